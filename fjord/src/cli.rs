@@ -1,0 +1,147 @@
+//! Command-line flags. Every flag also reads a `FJORD_…` environment variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Fjord: a serverless, Kafka-compatible streaming service with MSK IAM authentication.
+#[derive(Debug, Parser)]
+#[command(name = "fjord", version, about, long_about = None)]
+pub struct Cli {
+    /// Log format: `text` for people, `json` for log pipelines.
+    #[arg(long, env = "FJORD_LOG_FORMAT", default_value = "text", global = true)]
+    pub log_format: LogFormat,
+
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Log output formats.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The roles and tools of the `fjord` binary.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Everything in one process on embedded defaults: a gateway, one storage node (reached over
+    /// QUIC on loopback, as in a multi-process deployment) and a dev account with credentials.
+    Dev(DevArgs),
+    /// A gateway: the Kafka protocol server. Finds storage nodes through the shared metadata.
+    Gateway(GatewayArgs),
+    /// A storage node: WAL, tiering to object storage, fetch and group coordination.
+    StorageNode(NodeArgs),
+}
+
+/// Flags every role shares: where state lives.
+#[derive(Debug, Args, Clone)]
+pub struct StateArgs {
+    /// Data directory: SQLite metadata file, node WALs, the object-store directory (unless
+    /// --object-store says otherwise), the dev credentials file and the secret-sealing key.
+    #[arg(long, env = "FJORD_DATA_DIR", default_value = "./fjord-data")]
+    pub data_dir: PathBuf,
+
+    /// Object store for tiered data: a local directory path, or `file:///path`. Defaults to
+    /// `<data-dir>/objects`. (`s3://` arrives with the production-backends work.)
+    #[arg(long, env = "FJORD_OBJECT_STORE")]
+    pub object_store: Option<String>,
+
+    /// AWS region name clients sign for (the MSK IAM signers put it in the credential scope).
+    #[arg(long, env = "FJORD_REGION", default_value = "us-east-1")]
+    pub region: String,
+}
+
+/// Flags of the Kafka listener.
+#[derive(Debug, Args, Clone)]
+pub struct GatewayFlags {
+    /// Address of the Kafka listener (SASL_PLAINTEXT: AWS_MSK_IAM, OAUTHBEARER, PLAIN). Port 0
+    /// picks a free port; the bound address is printed.
+    #[arg(long, env = "FJORD_KAFKA_ADDR", default_value = "127.0.0.1:9092")]
+    pub kafka_addr: SocketAddr,
+
+    /// `host:port` that Metadata responses advertise to clients. Defaults to the listener's
+    /// bound address.
+    #[arg(long, env = "FJORD_ADVERTISED_ADDR")]
+    pub advertised_addr: Option<String>,
+
+    /// Broker id this gateway announces in Metadata responses.
+    #[arg(long, env = "FJORD_BROKER_ID", default_value_t = 1)]
+    pub broker_id: i32,
+
+    /// Largest Kafka request frame accepted from an authenticated client, in bytes. Larger
+    /// frames close the connection. Must exceed the largest max.message.bytes a topic allows.
+    #[arg(long, env = "FJORD_MAX_FRAME_BYTES", default_value_t = 100 * 1024 * 1024)]
+    pub max_frame_bytes: usize,
+
+    /// Most concurrent client connections; further connections wait in the accept backlog.
+    #[arg(long, env = "FJORD_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
+}
+
+/// Flags of a storage node.
+#[derive(Debug, Args, Clone)]
+pub struct NodeFlags {
+    /// Stable id of this storage node (its WAL lives under `<data-dir>/nodes/<id>`).
+    #[arg(long, env = "FJORD_NODE_ID", default_value = "node-1")]
+    pub node_id: String,
+
+    /// UDP address of the node's QUIC RPC endpoint that gateways dial (port 0 picks one; the
+    /// bound address is registered in metadata).
+    #[arg(long, env = "FJORD_NODE_RPC_ADDR", default_value = "127.0.0.1:0")]
+    pub node_rpc_addr: SocketAddr,
+
+    /// Upload WAL data to the object store once this many bytes are pending. Larger objects
+    /// mean fewer object-store requests per GB; smaller ones shorten the WAL.
+    #[arg(long, env = "FJORD_UPLOAD_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub upload_bytes: u64,
+
+    /// Upload pending WAL data at least this often, in milliseconds, even below --upload-bytes.
+    #[arg(long, env = "FJORD_UPLOAD_INTERVAL_MS", default_value_t = 2_000)]
+    pub upload_interval_ms: u64,
+
+    /// Memory for recent batches served to tailing consumers, in bytes.
+    #[arg(long, env = "FJORD_TAIL_CACHE_BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub tail_cache_bytes: u64,
+}
+
+/// `fjord dev`.
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// Where state lives.
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// The Kafka listener.
+    #[command(flatten)]
+    pub gateway: GatewayFlags,
+    /// The storage node.
+    #[command(flatten)]
+    pub node: NodeFlags,
+}
+
+/// `fjord gateway`.
+#[derive(Debug, Args)]
+pub struct GatewayArgs {
+    /// Where state lives.
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// The Kafka listener.
+    #[command(flatten)]
+    pub gateway: GatewayFlags,
+}
+
+/// `fjord storage-node`.
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// Where state lives.
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// The storage node.
+    #[command(flatten)]
+    pub node: NodeFlags,
+}

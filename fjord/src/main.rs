@@ -1,0 +1,38 @@
+//! The `fjord` binary: parses flags, sets up logging, and runs one role (or all of them, for
+//! `fjord dev`) until Ctrl-C or SIGTERM.
+
+mod cli;
+mod roles;
+mod shutdown;
+
+use anyhow::Result;
+use clap::Parser;
+
+use cli::{Cli, Command, LogFormat};
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Dev(args) => roles::run_dev(args).await,
+            Command::Gateway(args) => roles::run_gateway(args).await,
+            Command::StorageNode(args) => roles::run_node(args).await,
+        }
+    })
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FJORD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

@@ -1,0 +1,289 @@
+//! Starting and stopping the roles: gateway, storage node, and both together for `fjord dev`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use fjord_gateway::topics::TopicService;
+use fjord_gateway::{Gateway, GatewayConfig};
+use fjord_metadata::{MetadataStore, NodeInfo, SqliteStore};
+use fjord_storage_node::rpc::{NodeIdentity, QuicNodeDirectory, RpcServer};
+use fjord_storage_node::NodeConfig;
+use fjord_storage_node::StorageNode;
+use fjord_tenancy::bootstrap::{ensure_dev_tenant, DevTenant};
+use fjord_tenancy::secrets::SecretSealer;
+use fjord_tenancy::{AuthConfig, Authenticator};
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+use crate::cli::{DevArgs, GatewayArgs, GatewayFlags, NodeArgs, NodeFlags, StateArgs};
+use crate::shutdown::Shutdown;
+
+/// How often a node renews its registration.
+const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(3);
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Shared state every role opens: metadata, object store, secret sealer.
+struct State {
+    data_dir: PathBuf,
+    region: String,
+    store: Arc<dyn MetadataStore>,
+    objects: Arc<dyn object_store::ObjectStore>,
+    sealer: SecretSealer,
+}
+
+impl State {
+    async fn open(args: &StateArgs) -> Result<Self> {
+        std::fs::create_dir_all(&args.data_dir)
+            .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
+        let metadata_path = args.data_dir.join("metadata.sqlite");
+        let store = SqliteStore::open(&metadata_path)
+            .with_context(|| format!("opening metadata {}", metadata_path.display()))?;
+        let objects = open_object_store(&args.data_dir, args.object_store.as_deref())?;
+        let sealer = SecretSealer::load_or_create(&args.data_dir.join("secret.key"))
+            .context("loading the secret-sealing key")?;
+        Ok(Self {
+            data_dir: args.data_dir.clone(),
+            region: args.region.clone(),
+            store: Arc::new(store),
+            objects,
+            sealer,
+        })
+    }
+
+    async fn dev_tenant(&self) -> Result<DevTenant> {
+        ensure_dev_tenant(
+            self.store.as_ref(),
+            &self.sealer,
+            &self.data_dir,
+            &self.region,
+            now_ms(),
+        )
+        .await
+        .context("creating the dev account, cluster and access key")
+    }
+}
+
+fn open_object_store(
+    data_dir: &Path,
+    spec: Option<&str>,
+) -> Result<Arc<dyn object_store::ObjectStore>> {
+    let path = match spec {
+        None => data_dir.join("objects"),
+        Some(s) if s.starts_with("s3://") => {
+            bail!(
+                "--object-store {s}: S3 object storage is not built in yet; use a local directory"
+            )
+        }
+        Some(s) => PathBuf::from(s.strip_prefix("file://").unwrap_or(s)),
+    };
+    std::fs::create_dir_all(&path)
+        .with_context(|| format!("creating object-store directory {}", path.display()))?;
+    let fs = object_store::local::LocalFileSystem::new_with_prefix(&path)
+        .with_context(|| format!("opening object-store directory {}", path.display()))?;
+    Ok(Arc::new(fs))
+}
+
+/// A running storage node.
+struct RunningNode {
+    node: Arc<StorageNode>,
+    rpc: tokio::task::JoinHandle<()>,
+    heartbeat: tokio::task::JoinHandle<()>,
+}
+
+impl RunningNode {
+    async fn stop(self) {
+        // The RPC server has drained (its shutdown future fired); now flush and close the WAL.
+        let _ = self.rpc.await;
+        self.heartbeat.abort();
+        self.node.shutdown().await;
+    }
+}
+
+async fn start_node(
+    state: &State,
+    flags: &NodeFlags,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<RunningNode> {
+    let node_dir = state.data_dir.join("nodes").join(&flags.node_id);
+    let identity = NodeIdentity::load_or_create(&node_dir).context("loading node certificate")?;
+    let mut config = NodeConfig::new(flags.node_id.clone(), node_dir.join("wal"));
+    config.upload_bytes = flags.upload_bytes;
+    config.upload_interval = Duration::from_millis(flags.upload_interval_ms);
+    config.tail_cache_bytes = flags.tail_cache_bytes;
+    let node = StorageNode::open(config, state.store.clone(), state.objects.clone())
+        .await
+        .context("opening the storage node")?;
+    let server = RpcServer::bind(flags.node_rpc_addr, &identity, node.clone())
+        .context("starting node RPC")?;
+    let rpc_addr = server.local_addr().context("node RPC address")?;
+    let info = NodeInfo {
+        id: flags.node_id.clone(),
+        rpc_addr: rpc_addr.to_string(),
+        cert_der: identity.cert_der.clone(),
+        heartbeat_ms: now_ms(),
+    };
+    state
+        .store
+        .register_node(&info)
+        .await
+        .context("registering the node")?;
+    info!(node = %info.id, %rpc_addr, "storage node serving");
+    let store = state.store.clone();
+    let node_id = flags.node_id.clone();
+    let heartbeat = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(HEARTBEAT_INTERVAL);
+        loop {
+            tick.tick().await;
+            if let Err(e) = store.heartbeat_node(&node_id, now_ms()).await {
+                warn!("node heartbeat failed: {e}");
+            }
+        }
+    });
+    let rpc = tokio::spawn(server.serve(stop));
+    Ok(RunningNode {
+        node,
+        rpc,
+        heartbeat,
+    })
+}
+
+async fn bind_gateway(
+    state: &State,
+    flags: &GatewayFlags,
+    tenant: &DevTenant,
+) -> Result<(Arc<Gateway>, TcpListener)> {
+    let listener = TcpListener::bind(flags.kafka_addr)
+        .await
+        .with_context(|| format!("binding the Kafka listener on {}", flags.kafka_addr))?;
+    let bound = listener.local_addr()?;
+    let advertised = flags
+        .advertised_addr
+        .clone()
+        .unwrap_or_else(|| bound.to_string());
+    let (host, port) = advertised
+        .rsplit_once(':')
+        .and_then(|(h, p)| {
+            Some((
+                h.trim_matches(['[', ']']).to_string(),
+                p.parse::<u16>().ok()?,
+            ))
+        })
+        .with_context(|| format!("--advertised-addr {advertised:?} is not host:port"))?;
+    let auth = Authenticator::new(
+        state.store.clone(),
+        state.sealer.clone(),
+        AuthConfig {
+            region: state.region.clone(),
+            default_cluster: tenant.cluster.id,
+            max_clock_skew_ms: 15 * 60 * 1000,
+        },
+    );
+    let mut config = GatewayConfig::new(host, port);
+    config.broker_id = flags.broker_id;
+    config.max_frame_bytes = flags.max_frame_bytes;
+    config.max_connections = flags.max_connections;
+    let nodes = QuicNodeDirectory::new(state.store.clone()).context("starting the QUIC client")?;
+    let gateway = Gateway::new(
+        config,
+        state.store.clone(),
+        Arc::new(auth),
+        Arc::new(TopicService::new(state.store.clone())),
+        Arc::new(nodes),
+    )
+    .context("gateway settings")?;
+    Ok((Arc::new(gateway), listener))
+}
+
+fn print_banner(listener: &TcpListener, state: &State, tenant: &DevTenant) {
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let creds = tenant.credentials_path.display();
+    let region = &state.region;
+    let key = &tenant.access_key_id;
+    println!(
+        "Fjord is running.
+  bootstrap: {addr}
+  security protocol: SASL_PLAINTEXT (mechanisms AWS_MSK_IAM, OAUTHBEARER, PLAIN)
+  region: {region}
+  cluster: {cluster} ({cluster_id})
+  credentials: {creds} (profile fjord, access key {key})
+
+confluent-kafka + aws-msk-iam-sasl-signer-python:
+  AWS_SHARED_CREDENTIALS_FILE={creds} AWS_PROFILE=fjord python3 - <<'PY'
+  from confluent_kafka import Producer
+  from aws_msk_iam_sasl_signer import MSKAuthTokenProvider
+  def token(_):
+      tok, expiry_ms = MSKAuthTokenProvider.generate_auth_token('{region}')
+      return tok, expiry_ms / 1000
+  p = Producer({{'bootstrap.servers': '{addr}', 'security.protocol': 'SASL_PLAINTEXT',
+                'sasl.mechanism': 'OAUTHBEARER', 'oauth_cb': token}})
+  p.produce('my-topic', b'hello'); p.flush()
+  PY
+
+kcat (PLAIN: username = access key id, password = secret from the credentials file):
+  kcat -b {addr} -X security.protocol=SASL_PLAINTEXT -X sasl.mechanism=PLAIN \\
+       -X sasl.username={key} -X sasl.password=<secret> -L
+",
+        cluster = tenant.cluster.name,
+        cluster_id = tenant.cluster.id,
+    );
+}
+
+/// `fjord dev`: gateway + storage node + dev tenant in one process, talking over QUIC.
+pub async fn run_dev(args: DevArgs) -> Result<()> {
+    let shutdown = Shutdown::on_signals();
+    let state = State::open(&args.state).await?;
+    let tenant = state.dev_tenant().await?;
+    let (node_stop_tx, node_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let node = start_node(&state, &args.node, async move {
+        let _ = node_stop_rx.await;
+    })
+    .await?;
+    let (gateway, listener) = bind_gateway(&state, &args.gateway, &tenant).await?;
+    print_banner(&listener, &state, &tenant);
+    gateway
+        .serve(listener, shutdown.wait())
+        .await
+        .context("serving Kafka")?;
+    // The gateway has drained; only now stop the node, so no in-flight request loses its node.
+    let _ = node_stop_tx.send(());
+    node.stop().await;
+    info!("fjord dev stopped");
+    Ok(())
+}
+
+/// `fjord gateway`.
+pub async fn run_gateway(args: GatewayArgs) -> Result<()> {
+    let shutdown = Shutdown::on_signals();
+    let state = State::open(&args.state).await?;
+    let tenant = state.dev_tenant().await?;
+    let (gateway, listener) = bind_gateway(&state, &args.gateway, &tenant).await?;
+    print_banner(&listener, &state, &tenant);
+    gateway
+        .serve(listener, shutdown.wait())
+        .await
+        .context("serving Kafka")?;
+    info!("gateway stopped");
+    Ok(())
+}
+
+/// `fjord storage-node`.
+pub async fn run_node(args: NodeArgs) -> Result<()> {
+    let shutdown = Shutdown::on_signals();
+    let state = State::open(&args.state).await?;
+    let node = start_node(&state, &args.node, shutdown.wait()).await?;
+    println!("storage node {} running", args.node.node_id);
+    node.stop().await;
+    info!("storage node stopped");
+    Ok(())
+}

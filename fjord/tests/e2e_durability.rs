@@ -1,0 +1,232 @@
+//! Durability and tiering through `fjord dev` as a child process.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
+
+#[derive(Clone)]
+struct Recording {
+    iam: MskIam,
+    acked: Arc<Mutex<Vec<String>>>,
+}
+impl ClientContext for Recording {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+    fn generate_oauth_token(
+        &self,
+        c: Option<&str>,
+    ) -> Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
+        self.iam.generate_oauth_token(c)
+    }
+}
+impl ProducerContext for Recording {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Ok(m) = result {
+            let v = String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned();
+            self.acked.lock().unwrap().push(v);
+        }
+    }
+}
+
+fn read_all(fjord: &Fjord, topic: &str, partitions: i32, expect_at_least: usize) -> Vec<String> {
+    let c: BaseConsumer<MskIam> = client_config(&fjord.bootstrap)
+        .set("group.id", format!("reader-{}", rand_suffix()))
+        .set("enable.auto.commit", "false")
+        .create_with_context(MskIam(fjord.credentials()))
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
+    }
+    c.assign(&tpl).unwrap();
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut idle_since = Instant::now();
+    while Instant::now() < deadline {
+        match c.poll(Duration::from_millis(200)) {
+            Some(m) => {
+                let m = m.expect("consume");
+                out.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
+                idle_since = Instant::now();
+            }
+            None if out.len() >= expect_at_least
+                && idle_since.elapsed() > Duration::from_secs(2) =>
+            {
+                break
+            }
+            None => {}
+        }
+    }
+    out
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_loses_no_acked_message_and_keeps_group_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = free_addr();
+    let mut fjord = Fjord::start(dir.path(), &addr, &[]);
+    create_topic(&fjord, "durable", 4, &[]).await;
+
+    // A committed group offset before the crash.
+    let group = "durable-group";
+    {
+        let c: BaseConsumer<MskIam> = client_config(&fjord.bootstrap)
+            .set("group.id", group)
+            .create_with_context(MskIam(fjord.credentials()))
+            .unwrap();
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset("durable", 2, Offset::Offset(42))
+            .unwrap();
+        c.commit(&tpl, CommitMode::Sync).expect("commit offsets");
+    }
+
+    let ctx = Recording {
+        iam: MskIam(fjord.credentials()),
+        acked: Arc::default(),
+    };
+    let producer: ThreadedProducer<Recording> = client_config(&fjord.bootstrap)
+        .set("acks", "all")
+        .set("linger.ms", "1")
+        .set("message.timeout.ms", "10000")
+        .create_with_context(ctx.clone())
+        .unwrap();
+    let mut sent = 0usize;
+    // Keep producing until a good number are acked, then kill -9 while more are in flight.
+    while ctx.acked.lock().unwrap().len() < 3_000 {
+        let v = format!("m-{sent}");
+        if producer
+            .send(BaseRecord::<(), _>::to("durable").payload(&v))
+            .is_ok()
+        {
+            sent += 1;
+        }
+        if sent % 100 == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    fjord.kill9();
+    let acked: HashSet<String> = ctx.acked.lock().unwrap().iter().cloned().collect();
+    drop(producer);
+    assert!(acked.len() >= 3_000);
+
+    let fjord = Fjord::start(dir.path(), &addr, &[]);
+    let got: HashSet<String> = read_all(&fjord, "durable", 4, acked.len())
+        .into_iter()
+        .collect();
+    let missing: Vec<_> = acked.difference(&got).take(5).collect();
+    assert!(
+        missing.is_empty(),
+        "acked messages lost after kill -9: {missing:?}"
+    );
+
+    let c: BaseConsumer<MskIam> = client_config(&fjord.bootstrap)
+        .set("group.id", group)
+        .create_with_context(MskIam(fjord.credentials()))
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition("durable", 2);
+    let committed = c
+        .committed_offsets(tpl, Duration::from_secs(30))
+        .expect("fetch committed");
+    let off = committed.find_partition("durable", 2).unwrap().offset();
+    assert_eq!(
+        off,
+        Offset::Offset(42),
+        "committed offset survived the crash"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trimmed_wal_data_comes_back_from_the_object_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = free_addr();
+    let small = [
+        "--upload-bytes",
+        "65536",
+        "--upload-interval-ms",
+        "100",
+        "--tail-cache-bytes",
+        "65536",
+    ];
+    let mut fjord = Fjord::start(dir.path(), &addr, &small);
+    create_topic(&fjord, "tiered", 2, &[]).await;
+    let ctx = Recording {
+        iam: MskIam(fjord.credentials()),
+        acked: Arc::default(),
+    };
+    let producer: ThreadedProducer<Recording> = client_config(&fjord.bootstrap)
+        .set("acks", "all")
+        .set("linger.ms", "2")
+        .create_with_context(ctx.clone())
+        .unwrap();
+    let n = 4_000;
+    for i in 0..n {
+        let v = format!("tiered-{i}-{}", "x".repeat(500));
+        let mut record = BaseRecord::<(), _>::to("tiered").payload(&v);
+        while let Err((_, r)) = producer.send(record) {
+            record = r;
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    producer.flush(Duration::from_secs(60)).unwrap();
+    assert_eq!(ctx.acked.lock().unwrap().len(), n);
+
+    // Wait until the node has uploaded and trimmed: objects exist and the WAL holds less than
+    // what was produced (2 MB).
+    let objects = dir.path().join("objects");
+    let wal = dir.path().join("nodes").join("node-1").join("wal");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let object_bytes = dir_size(&objects);
+        let wal_bytes = dir_size(&wal);
+        if object_bytes > 2_000_000 && wal_bytes < 1_000_000 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not tiered: objects {object_bytes} B, wal {wal_bytes} B"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A restart empties the tail cache: everything must come from the object store.
+    assert!(fjord.terminate().success(), "clean exit");
+    let fjord = Fjord::start(dir.path(), &addr, &small);
+    let got = read_all(&fjord, "tiered", 2, n);
+    let expected: HashSet<String> = (0..n)
+        .map(|i| format!("tiered-{i}-{}", "x".repeat(500)))
+        .collect();
+    let got_set: HashSet<String> = got.iter().cloned().collect();
+    assert_eq!(got.len(), n, "no duplicates");
+    assert_eq!(got_set, expected, "every message back intact");
+}
+
+fn dir_size(path: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}

@@ -1,0 +1,143 @@
+//! The tokio shell around [`Gateway::handle_frame`]: reads size-prefixed frames, enforces the
+//! frame limit before allocating, answers one request at a time (so responses keep request
+//! order, as on a Kafka broker), and closes on expiry, idle timeout, or shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tracing::{debug, field, info, info_span, warn, Instrument};
+use uuid::Uuid;
+
+use crate::error::ConnectionError;
+use crate::request::Outcome;
+use crate::server::Gateway;
+use crate::session::Session;
+
+/// Wall-clock milliseconds: the one place the gateway reads the clock for its core.
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Serves one client connection until it closes, fails, or `shutdown` turns true.
+pub async fn run<S>(gw: Arc<Gateway>, stream: S, peer: SocketAddr, shutdown: watch::Receiver<bool>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let span = info_span!("connection", %peer, principal = field::Empty);
+    async move {
+        debug!("connected");
+        match serve(&gw, stream, shutdown).await {
+            Ok(()) => debug!("closed"),
+            Err(ConnectionError::Io(e)) => debug!(error = %e, "connection i/o ended"),
+            Err(e) => info!(reason = %e, "connection closed by gateway"),
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+async fn serve<S>(
+    gw: &Gateway,
+    mut stream: S,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), ConnectionError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    // The one random input: the seed of the request ids sent back to AWS_MSK_IAM clients.
+    let mut session = Session::new(Uuid::new_v4());
+    let mut principal_recorded = false;
+    loop {
+        if *shutdown.borrow() {
+            return Ok(());
+        }
+        let limit = gw.frame_limit(&session);
+        // Close when the credential expires unless the client re-authenticated in time.
+        let expiry = session.expires_ms().map(|e| {
+            let left = u64::try_from(e.saturating_sub(now_ms())).unwrap_or(0);
+            Instant::now() + Duration::from_millis(left)
+        });
+        let frame = tokio::select! {
+            r = tokio::time::timeout(gw.config.idle_timeout, read_frame(&mut stream, limit)) => match r {
+                Err(_) => return Err(ConnectionError::Idle),
+                Ok(Ok(Some(frame))) => frame,
+                Ok(Ok(None)) => return Ok(()),
+                Ok(Err(e)) => return Err(e),
+            },
+            () = sleep_until(expiry) => return Err(ConnectionError::SessionExpired),
+            _ = shutdown.changed() => return Ok(()),
+        };
+        match gw.handle_frame(&mut session, frame, now_ms()).await {
+            Outcome::Respond(bytes) => stream.write_all(&bytes).await?,
+            Outcome::Silent => {}
+            Outcome::Close {
+                frame,
+                delay,
+                reason,
+            } => {
+                if let Some(bytes) = frame {
+                    if !delay.is_zero() {
+                        tokio::time::sleep(delay).await;
+                    }
+                    // Best effort: the client may already be gone.
+                    let _ = stream.write_all(&bytes).await;
+                    let _ = stream.flush().await;
+                }
+                let _ = stream.shutdown().await;
+                return Err(reason);
+            }
+        }
+        if !principal_recorded {
+            if let Some(id) = session.identity() {
+                tracing::Span::current().record("principal", id.principal.as_str());
+                principal_recorded = true;
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Reads one frame: `Ok(None)` on a clean end of stream between frames. The size is checked
+/// against `limit` before any buffer is allocated.
+pub(crate) async fn read_frame<R: AsyncRead + Unpin>(
+    r: &mut R,
+    limit: usize,
+) -> Result<Option<Bytes>, ConnectionError> {
+    let mut size = [0u8; 4];
+    match r.read_exact(&mut size).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e.into()),
+    }
+    let size = i32::from_be_bytes(size);
+    let Ok(len) = usize::try_from(size) else {
+        warn!(size, "negative frame size");
+        return Err(ConnectionError::FrameSize {
+            size: i64::from(size),
+            limit,
+        });
+    };
+    if len > limit {
+        warn!(size, limit, "frame over the size limit");
+        return Err(ConnectionError::FrameSize {
+            size: i64::from(size),
+            limit,
+        });
+    }
+    let mut buf = BytesMut::zeroed(len);
+    r.read_exact(&mut buf).await?;
+    Ok(Some(buf.freeze()))
+}

@@ -1,0 +1,327 @@
+//! Handlers of authenticated requests, one module per API family. Each handler is a function
+//! of (decoded request, cluster, version, now) → response; this module decodes, dispatches and
+//! encodes.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use fjord_metadata::PartitionOwner;
+use fjord_storage_node::NodeApi;
+use kafka_protocol::messages::*;
+use uuid::Uuid;
+
+use crate::error::RequestError;
+use crate::frame::encode_response;
+use crate::request::{decode, Outcome};
+use crate::server::Gateway;
+use crate::topics::TopicInfo;
+
+pub(crate) mod cluster;
+mod fetch;
+pub(crate) mod groups;
+mod offsets;
+mod produce;
+
+/// What every handler gets besides its request.
+#[derive(Clone, Copy)]
+pub(crate) struct Ctx<'a> {
+    pub gw: &'a Gateway,
+    /// The connection's cluster: every topic and group lookup is scoped to it.
+    pub cluster: Uuid,
+    pub version: i16,
+    pub now_ms: i64,
+}
+
+impl Ctx<'_> {
+    /// A topic of the connection's cluster by name.
+    pub async fn topic(&self, name: &str) -> Result<Arc<TopicInfo>, RequestError> {
+        self.gw
+            .topics
+            .lookup(self.cluster, name)
+            .await?
+            .ok_or_else(|| RequestError::UnknownTopicOrPartition(name.to_owned()))
+    }
+
+    /// A topic of the connection's cluster by id.
+    pub async fn topic_by_id(&self, id: Uuid) -> Result<Arc<TopicInfo>, RequestError> {
+        self.gw
+            .topics
+            .lookup_by_id(self.cluster, id)
+            .await?
+            .ok_or(RequestError::UnknownTopicId(id))
+    }
+
+    /// The API of a storage node.
+    pub async fn node(&self, node_id: &str) -> Result<Arc<dyn NodeApi>, RequestError> {
+        Ok(self.gw.nodes.node(node_id).await?)
+    }
+}
+
+/// The owner of `partition` of a topic.
+pub(crate) fn owner(info: &TopicInfo, partition: i32) -> Result<&PartitionOwner, RequestError> {
+    if partition < 0 || partition >= info.topic.partitions {
+        return Err(RequestError::UnknownTopicOrPartition(format!(
+            "{}-{partition}",
+            info.topic.name
+        )));
+    }
+    // Partition indexes are checked non-negative above, so the cast is lossless.
+    info.owners
+        .get(partition as usize)
+        .filter(|o| o.partition == partition)
+        .ok_or_else(|| RequestError::LeaderNotAvailable {
+            topic: info.topic.name.clone(),
+            partition,
+        })
+}
+
+/// Checks the leader epoch a client sent (-1: none) against the owner's.
+pub(crate) fn check_epoch(client: i32, known: i32) -> Result<(), RequestError> {
+    match client {
+        -1 => Ok(()),
+        c if c > known => Err(RequestError::UnknownLeaderEpoch { client: c, known }),
+        c if c < known => Err(RequestError::FencedLeaderEpoch { client: c, known }),
+        _ => Ok(()),
+    }
+}
+
+/// Decodes `$ty` from `$body`, runs `$call` with it bound to `$req`, and encodes the response.
+macro_rules! typed {
+    ($api:expr, $ctx:expr, $corr:expr, $body:expr, $ty:ty, |$req:ident| $call:expr) => {{
+        let $req: $ty = match decode($api, $ctx.version, &mut $body) {
+            Ok(r) => r,
+            Err(e) => return Outcome::Close {
+                frame: None,
+                delay: std::time::Duration::ZERO,
+                reason: e,
+            },
+        };
+        let resp = $call;
+        match encode_response($api, $ctx.version, $corr, &resp) {
+            Ok(frame) => Outcome::Respond(frame),
+            Err(e) => {
+                tracing::error!(error = %e, "response does not encode");
+                Outcome::Close { frame: None, delay: std::time::Duration::ZERO, reason: e }
+            }
+        }
+    }};
+}
+
+impl Gateway {
+    /// Handles a request of an authenticated connection to `cluster`.
+    pub(crate) async fn handle_authenticated(
+        &self,
+        api: ApiKey,
+        version: i16,
+        corr: i32,
+        mut body: Bytes,
+        cluster: Uuid,
+        now_ms: i64,
+    ) -> Outcome {
+        let ctx = Ctx {
+            gw: self,
+            cluster,
+            version,
+            now_ms,
+        };
+        let svc = &*self.topics;
+        match api {
+            ApiKey::Metadata => {
+                typed!(api, ctx, corr, body, MetadataRequest, |r| {
+                    cluster::metadata(ctx, r).await
+                })
+            }
+            ApiKey::DescribeCluster => {
+                typed!(api, ctx, corr, body, DescribeClusterRequest, |r| {
+                    cluster::describe_cluster(ctx, r)
+                })
+            }
+            ApiKey::Produce => {
+                let req: ProduceRequest = match decode(api, version, &mut body) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        return Outcome::Close {
+                            frame: None,
+                            delay: Default::default(),
+                            reason: e,
+                        }
+                    }
+                };
+                match produce::produce(ctx, req).await {
+                    // acks=0: the client expects no response at all.
+                    None => Outcome::Silent,
+                    Some(resp) => match encode_response(api, version, corr, &resp) {
+                        Ok(frame) => Outcome::Respond(frame),
+                        Err(e) => Outcome::Close {
+                            frame: None,
+                            delay: Default::default(),
+                            reason: e,
+                        },
+                    },
+                }
+            }
+            ApiKey::InitProducerId => {
+                typed!(api, ctx, corr, body, InitProducerIdRequest, |r| {
+                    produce::init_producer_id(ctx, r).await
+                })
+            }
+            ApiKey::Fetch => typed!(api, ctx, corr, body, FetchRequest, |r| fetch::fetch(ctx, r)
+                .await),
+            ApiKey::ListOffsets => {
+                typed!(api, ctx, corr, body, ListOffsetsRequest, |r| {
+                    offsets::list_offsets(ctx, r).await
+                })
+            }
+            ApiKey::OffsetForLeaderEpoch => {
+                typed!(api, ctx, corr, body, OffsetForLeaderEpochRequest, |r| {
+                    offsets::offset_for_leader_epoch(ctx, r).await
+                })
+            }
+            ApiKey::DeleteRecords => {
+                typed!(api, ctx, corr, body, DeleteRecordsRequest, |r| {
+                    offsets::delete_records(ctx, r).await
+                })
+            }
+            ApiKey::FindCoordinator => {
+                typed!(api, ctx, corr, body, FindCoordinatorRequest, |r| {
+                    groups::find_coordinator(ctx, r)
+                })
+            }
+            ApiKey::CreateTopics => typed!(api, ctx, corr, body, CreateTopicsRequest, |r| {
+                crate::admin::create_topics(svc, cluster, version, r, now_ms).await
+            }),
+            ApiKey::DeleteTopics => typed!(api, ctx, corr, body, DeleteTopicsRequest, |r| {
+                crate::admin::delete_topics(svc, cluster, version, r, now_ms).await
+            }),
+            ApiKey::CreatePartitions => {
+                typed!(api, ctx, corr, body, CreatePartitionsRequest, |r| {
+                    crate::admin::create_partitions(svc, cluster, version, r, now_ms).await
+                })
+            }
+            ApiKey::DescribeConfigs => typed!(api, ctx, corr, body, DescribeConfigsRequest, |r| {
+                crate::admin::describe_configs(svc, cluster, version, r, now_ms).await
+            }),
+            ApiKey::AlterConfigs => typed!(api, ctx, corr, body, AlterConfigsRequest, |r| {
+                crate::admin::alter_configs(svc, cluster, version, r, now_ms).await
+            }),
+            ApiKey::IncrementalAlterConfigs => {
+                typed!(api, ctx, corr, body, IncrementalAlterConfigsRequest, |r| {
+                    crate::admin::incremental_alter_configs(svc, cluster, version, r, now_ms).await
+                })
+            }
+            api if crate::versions::GROUP_APIS.contains(&api) => {
+                groups::forward(ctx, api, corr, body).await
+            }
+            // versions::is_supported admits no other API, so this is only reached if the table
+            // and this match disagree: refuse rather than guess.
+            other => Outcome::Close {
+                frame: Some(crate::frame::unsupported_frame(corr)),
+                delay: Default::default(),
+                reason: crate::error::ConnectionError::UnsupportedVersion {
+                    api: format!("{other:?}"),
+                    version,
+                },
+            },
+        }
+    }
+}
+
+/// Positions of a partition in a request: (topic index, partition index).
+pub(crate) type Slot = (usize, usize);
+
+/// Partitions to send to each node, with where each came from in the request.
+pub(crate) type ByNode<P> = std::collections::BTreeMap<String, (Vec<Slot>, Vec<P>)>;
+
+/// One node's results, with the request positions they belong to.
+pub(crate) type NodeAnswer<R> = (Vec<Slot>, Result<Vec<R>, RequestError>);
+
+/// Calls `call` on every node of `by_node` at once, checking that each answers one result per
+/// partition sent.
+pub(crate) async fn per_node<P, R, F, Fut>(
+    ctx: Ctx<'_>,
+    by_node: ByNode<P>,
+    call: F,
+) -> Vec<NodeAnswer<R>>
+where
+    F: Fn(Arc<dyn NodeApi>, Vec<P>) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<R>, fjord_storage_node::NodeError>>,
+{
+    let call = &call;
+    let sends = by_node
+        .into_iter()
+        .map(|(node_id, (slots, parts))| async move {
+            let count = parts.len();
+            let res = match ctx.node(&node_id).await {
+                Ok(api) => call(api, parts).await.map_err(RequestError::from),
+                Err(e) => Err(e),
+            };
+            let res = res.and_then(|r| {
+                if r.len() == count {
+                    Ok(r)
+                } else {
+                    Err(RequestError::Node(fjord_storage_node::NodeError::Internal(
+                        format!("node {node_id} answered {} of {count} partitions", r.len()),
+                    )))
+                }
+            });
+            if let Err(e) = &res {
+                tracing::warn!(node = %node_id, error = %e, "node request failed");
+            }
+            (slots, res)
+        });
+    futures::future::join_all(sends).await
+}
+
+/// Puts per-node results back at their request positions.
+pub(crate) fn scatter<R>(
+    results: &mut [Vec<Result<R, RequestError>>],
+    answers: Vec<NodeAnswer<R>>,
+) {
+    for (slots, res) in answers {
+        match res {
+            Ok(parts) => {
+                for ((ti, pi), r) in slots.into_iter().zip(parts) {
+                    if let Some(slot) = results.get_mut(ti).and_then(|t| t.get_mut(pi)) {
+                        *slot = Ok(r);
+                    }
+                }
+            }
+            Err(e) => {
+                for (ti, pi) in slots {
+                    if let Some(slot) = results.get_mut(ti).and_then(|t| t.get_mut(pi)) {
+                        *slot = Err(produce::clone_err(&e));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The placeholder of a routed partition until its node answers.
+pub(crate) fn awaiting<R>() -> Result<R, RequestError> {
+    Err(RequestError::Node(fjord_storage_node::NodeError::Internal(
+        "no answer from node".into(),
+    )))
+}
+
+/// Whether a partition error means this gateway's view of the owner may be out of date.
+pub(crate) fn is_stale(code: i16) -> bool {
+    use kafka_protocol::ResponseError as E;
+    [
+        E::NotLeaderOrFollower,
+        E::LeaderNotAvailable,
+        E::UnknownLeaderEpoch,
+        E::FencedLeaderEpoch,
+    ]
+    .iter()
+    .any(|e| e.code() == code)
+}
+
+/// Drops cached topics whose owners turned out stale, so the client's retry (after it
+/// refreshes metadata) is routed with fresh ownership.
+pub(crate) async fn invalidate_stale(ctx: Ctx<'_>, topics: Vec<String>) {
+    for name in topics {
+        tracing::debug!(topic = %name, "owner view stale; dropping cached topic");
+        ctx.gw.topics.invalidate(ctx.cluster, &name).await;
+    }
+}

@@ -1,0 +1,180 @@
+//! Produce and InitProducerId.
+//!
+//! A produce is split by owning node and sent to all nodes at once; each partition's outcome is
+//! put back where it was in the request. Record batches travel as the client's `Bytes`.
+
+use fjord_storage_node::api::{ProducePartition, ProducePartitionResult};
+use fjord_storage_node::ProduceRequest as NodeProduce;
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{
+    InitProducerIdRequest, InitProducerIdResponse, ProduceRequest, ProduceResponse, ProducerId,
+};
+use kafka_protocol::protocol::StrBytes;
+use tracing::{debug, warn};
+
+use super::offsets::route;
+use super::{invalidate_stale, is_stale, owner, per_node, scatter, ByNode, Ctx};
+use crate::error::RequestError;
+
+/// Handles a produce; `None` when the client asked for no response (acks=0).
+pub(crate) async fn produce(ctx: Ctx<'_>, req: ProduceRequest) -> Option<ProduceResponse> {
+    let v = ctx.version;
+    // (topic index, partition index) → outcome, filled in below.
+    let mut results: Vec<Vec<Result<ProducePartitionResult, RequestError>>> = Vec::new();
+    let mut by_node: ByNode<ProducePartition> = ByNode::new();
+    let transactional = req.transactional_id.is_some();
+    for (ti, topic) in req.topic_data.iter().enumerate() {
+        let info = if transactional {
+            Err(RequestError::Unsupported(
+                "transactions are not supported yet",
+            ))
+        } else {
+            ctx.topic(topic.name.as_str()).await
+        };
+        let mut slots = Vec::with_capacity(topic.partition_data.len());
+        for (pi, part) in topic.partition_data.iter().enumerate() {
+            let routed = info.as_ref().map_err(clone_err).and_then(|info| {
+                let o = owner(info, part.index)?;
+                let records = part.records.clone().ok_or_else(|| {
+                    RequestError::Invalid("produce without a record batch".into())
+                })?;
+                Ok((
+                    o.node_id.clone(),
+                    ProducePartition {
+                        topic_id: info.topic.id,
+                        partition: part.index,
+                        limits: info.limits,
+                        records,
+                    },
+                ))
+            });
+            slots.push(route(&mut by_node, routed, (ti, pi)));
+        }
+        results.push(slots);
+    }
+    let answers = per_node(ctx, by_node, |api, partitions| async move {
+        let req = NodeProduce {
+            cluster_id: ctx.cluster,
+            partitions,
+        };
+        api.produce(req).await.map(|r| r.partitions)
+    })
+    .await;
+    scatter(&mut results, answers);
+    let stale = req
+        .topic_data
+        .iter()
+        .zip(&results)
+        .filter(|(_, parts)| {
+            parts
+                .iter()
+                .any(|r| is_stale(r.as_ref().map_or_else(RequestError::code, |r| r.error_code)))
+        })
+        .map(|(t, _)| t.name.to_string());
+    invalidate_stale(ctx, stale.collect()).await;
+
+    if req.acks == 0 {
+        debug!("acks=0: no response");
+        return None;
+    }
+    let responses = req
+        .topic_data
+        .iter()
+        .zip(results)
+        .map(|(topic, parts)| {
+            let partition_responses = topic
+                .partition_data
+                .iter()
+                .zip(parts)
+                .map(|(p, r)| partition_response(v, p.index, r))
+                .collect();
+            TopicProduceResponse::default()
+                .with_name(topic.name.clone())
+                .with_partition_responses(partition_responses)
+        })
+        .collect();
+    Some(ProduceResponse::default().with_responses(responses))
+}
+
+fn partition_response(
+    v: i16,
+    index: i32,
+    r: Result<ProducePartitionResult, RequestError>,
+) -> PartitionProduceResponse {
+    let base = PartitionProduceResponse::default().with_index(index);
+    let (code, message, base_offset, append_time, log_start) = match r {
+        Ok(r) => (
+            r.error_code,
+            r.error_message,
+            r.base_offset,
+            r.log_append_time_ms,
+            r.log_start_offset,
+        ),
+        Err(e) => (e.code(), Some(e.message()), -1, -1, -1),
+    };
+    let mut resp = base
+        .with_error_code(code)
+        .with_base_offset(base_offset)
+        .with_log_append_time_ms(append_time);
+    if v >= 5 {
+        resp = resp.with_log_start_offset(log_start);
+    }
+    if v >= 8 {
+        resp = resp.with_error_message(message.map(StrBytes::from_string));
+    }
+    resp
+}
+
+/// Request errors hold non-`Clone` sources; a per-partition copy keeps code and message.
+pub(crate) fn clone_err(e: &RequestError) -> RequestError {
+    match e {
+        RequestError::UnknownTopicOrPartition(s) => {
+            RequestError::UnknownTopicOrPartition(s.clone())
+        }
+        RequestError::UnknownTopicId(id) => RequestError::UnknownTopicId(*id),
+        RequestError::LeaderNotAvailable { topic, partition } => RequestError::LeaderNotAvailable {
+            topic: topic.clone(),
+            partition: *partition,
+        },
+        RequestError::UnknownLeaderEpoch { client, known } => RequestError::UnknownLeaderEpoch {
+            client: *client,
+            known: *known,
+        },
+        RequestError::FencedLeaderEpoch { client, known } => RequestError::FencedLeaderEpoch {
+            client: *client,
+            known: *known,
+        },
+        RequestError::Unsupported(s) => RequestError::Unsupported(s),
+        RequestError::Invalid(s) => RequestError::Invalid(s.clone()),
+        RequestError::NoCoordinator => RequestError::NoCoordinator,
+        RequestError::Node(n) => RequestError::Node(n.clone()),
+        // Metadata failures: keep the mapping (a retriable storage error) and the text.
+        other => RequestError::Node(fjord_storage_node::NodeError::Internal(other.to_string())),
+    }
+}
+
+pub(crate) async fn init_producer_id(
+    ctx: Ctx<'_>,
+    req: InitProducerIdRequest,
+) -> InitProducerIdResponse {
+    let fail = |e: RequestError| {
+        warn!(error = %e, "InitProducerId refused");
+        InitProducerIdResponse::default()
+            .with_error_code(e.code())
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1)
+    };
+    if req.transactional_id.is_some() {
+        return fail(RequestError::Unsupported(
+            "transactions are not supported yet",
+        ));
+    }
+    // An idempotent producer that asks to bump its epoch (v3+, after a sequence error) gets a
+    // fresh id instead: equivalent for idempotence, and ids are plentiful.
+    match ctx.gw.producer_ids.next().await {
+        Ok(id) => InitProducerIdResponse::default()
+            .with_producer_id(ProducerId(id))
+            .with_producer_epoch(0),
+        Err(e) => fail(e),
+    }
+}

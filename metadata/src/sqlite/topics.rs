@@ -1,0 +1,295 @@
+//! Topics, partition owners, epoch-fenced claims and the log start offset.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use uuid::Uuid;
+
+use super::manifest;
+use super::rows::{self, OWNER_COLS, TOPIC_COLS};
+use crate::error::{MetadataError, Result};
+use crate::types::*;
+
+/// Checks that `owners` belong to `topic` and lie within its partition count. Duplicates are
+/// caught by the primary key on insert.
+fn validate_owners(topic: &Topic, owners: &[PartitionOwner]) -> Result<()> {
+    for o in owners {
+        if o.topic_id != topic.id {
+            return Err(MetadataError::InvalidArgument(format!(
+                "owner of partition {}/{} given for topic {} ({})",
+                o.topic_id, o.partition, topic.name, topic.id
+            )));
+        }
+        if o.partition < 0 || o.partition >= topic.partitions {
+            return Err(MetadataError::InvalidArgument(format!(
+                "partition {} out of range for topic {} with {} partitions",
+                o.partition, topic.name, topic.partitions
+            )));
+        }
+        if o.log_start_offset < 0 {
+            return Err(MetadataError::InvalidArgument(format!(
+                "negative log start offset {} for {}/{}",
+                o.log_start_offset, topic.name, o.partition
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn insert_owners(conn: &Connection, owners: &[PartitionOwner]) -> Result<()> {
+    let mut stmt = conn.prepare(
+        "INSERT INTO partition_owners (topic_id, partition, node_id, epoch, log_start_offset)
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+    )?;
+    for o in owners {
+        let inserted = stmt.execute(params![
+            o.topic_id.to_string(),
+            o.partition,
+            o.node_id,
+            o.epoch,
+            o.log_start_offset
+        ])?;
+        if inserted == 0 {
+            return Err(MetadataError::AlreadyExists {
+                kind: "partition",
+                name: format!("{}/{}", o.topic_id, o.partition),
+            });
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn create_topic(conn: &Connection, t: &Topic, owners: &[PartitionOwner]) -> Result<()> {
+    if t.partitions < 1 {
+        return Err(MetadataError::InvalidArgument(format!(
+            "topic {} must have at least one partition, not {}",
+            t.name, t.partitions
+        )));
+    }
+    validate_owners(t, owners)?;
+    if get_topic(conn, t.cluster_id, &t.name)?.is_some() {
+        return Err(MetadataError::AlreadyExists {
+            kind: "topic",
+            name: t.name.clone(),
+        });
+    }
+    let inserted = conn.execute(
+        "INSERT INTO topics (id, cluster_id, name, partitions, configs, version, created_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+        params![
+            t.id.to_string(),
+            t.cluster_id.to_string(),
+            t.name,
+            t.partitions,
+            rows::configs_to_sql(&t.configs)?,
+            t.version,
+            t.created_ms
+        ],
+    )?;
+    if inserted == 0 {
+        return Err(MetadataError::AlreadyExists {
+            kind: "topic id",
+            name: t.id.to_string(),
+        });
+    }
+    insert_owners(conn, owners)
+}
+
+pub(super) fn get_topic(conn: &Connection, cluster_id: Uuid, name: &str) -> Result<Option<Topic>> {
+    let sql = format!("SELECT {TOPIC_COLS} FROM topics WHERE cluster_id = ?1 AND name = ?2");
+    Ok(conn
+        .query_row(&sql, params![cluster_id.to_string(), name], rows::topic)
+        .optional()?)
+}
+
+pub(super) fn get_topic_by_id(conn: &Connection, topic_id: Uuid) -> Result<Option<Topic>> {
+    let sql = format!("SELECT {TOPIC_COLS} FROM topics WHERE id = ?1");
+    Ok(conn
+        .query_row(&sql, [topic_id.to_string()], rows::topic)
+        .optional()?)
+}
+
+pub(super) fn list_topics(conn: &Connection, cluster_id: Uuid) -> Result<Vec<Topic>> {
+    let sql = format!("SELECT {TOPIC_COLS} FROM topics WHERE cluster_id = ?1 ORDER BY name");
+    let mut stmt = conn.prepare(&sql)?;
+    let out = stmt
+        .query_map([cluster_id.to_string()], rows::topic)?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(out)
+}
+
+pub(super) fn update_topic(
+    conn: &Connection,
+    t: &Topic,
+    new_owners: &[PartitionOwner],
+) -> Result<Topic> {
+    let stored = get_topic_by_id(conn, t.id)?.ok_or_else(|| MetadataError::NotFound {
+        kind: "topic",
+        name: t.id.to_string(),
+    })?;
+    if stored.version != t.version {
+        return Err(MetadataError::Conflict(format!(
+            "topic {} ({}) is at version {}, not {}",
+            stored.name, stored.id, stored.version, t.version
+        )));
+    }
+    if stored.cluster_id != t.cluster_id || stored.name != t.name {
+        return Err(MetadataError::InvalidArgument(format!(
+            "topic {} ({}) cannot be renamed or moved to another cluster",
+            stored.name, stored.id
+        )));
+    }
+    if t.partitions < stored.partitions {
+        return Err(MetadataError::InvalidArgument(format!(
+            "topic {} has {} partitions; the count cannot drop to {}",
+            stored.name, stored.partitions, t.partitions
+        )));
+    }
+    validate_owners(t, new_owners)?;
+    let mut updated = t.clone();
+    updated.version = t
+        .version
+        .checked_add(1)
+        .ok_or_else(|| MetadataError::Corrupt(format!("topic {} version overflow", t.name)))?;
+    updated.created_ms = stored.created_ms;
+    conn.execute(
+        "UPDATE topics SET partitions = ?2, configs = ?3, version = ?4 WHERE id = ?1",
+        params![
+            t.id.to_string(),
+            updated.partitions,
+            rows::configs_to_sql(&updated.configs)?,
+            updated.version
+        ],
+    )?;
+    insert_owners(conn, new_owners)?;
+    Ok(updated)
+}
+
+pub(super) fn delete_topic(conn: &Connection, topic_id: Uuid) -> Result<Vec<ManifestEntry>> {
+    let id = topic_id.to_string();
+    let deleted = conn.execute("DELETE FROM topics WHERE id = ?1", [&id])?;
+    if deleted == 0 {
+        return Err(MetadataError::NotFound {
+            kind: "topic",
+            name: id,
+        });
+    }
+    conn.execute("DELETE FROM partition_owners WHERE topic_id = ?1", [&id])?;
+    conn.execute("DELETE FROM producer_snapshots WHERE topic_id = ?1", [&id])?;
+    manifest::take_entries(conn, "topic_id = ?1", params![id])
+}
+
+pub(super) fn list_partition_owners(
+    conn: &Connection,
+    topic_id: Uuid,
+) -> Result<Vec<PartitionOwner>> {
+    let sql =
+        format!("SELECT {OWNER_COLS} FROM partition_owners WHERE topic_id = ?1 ORDER BY partition");
+    let mut stmt = conn.prepare(&sql)?;
+    let out = stmt
+        .query_map([topic_id.to_string()], rows::owner)?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(out)
+}
+
+pub(super) fn get_partition_owner(
+    conn: &Connection,
+    topic_id: Uuid,
+    partition: i32,
+) -> Result<Option<PartitionOwner>> {
+    let sql =
+        format!("SELECT {OWNER_COLS} FROM partition_owners WHERE topic_id = ?1 AND partition = ?2");
+    Ok(conn
+        .query_row(&sql, params![topic_id.to_string(), partition], rows::owner)
+        .optional()?)
+}
+
+/// Reads an owner row that a conditional write needs; `NotFound` if the partition is gone.
+pub(super) fn require_owner(
+    conn: &Connection,
+    topic_id: Uuid,
+    partition: i32,
+) -> Result<PartitionOwner> {
+    get_partition_owner(conn, topic_id, partition)?.ok_or_else(|| MetadataError::NotFound {
+        kind: "partition",
+        name: format!("{topic_id}/{partition}"),
+    })
+}
+
+pub(super) fn list_partitions_of_node(
+    conn: &Connection,
+    node_id: &str,
+) -> Result<Vec<PartitionOwner>> {
+    let sql = format!(
+        "SELECT {OWNER_COLS} FROM partition_owners WHERE node_id = ?1
+         ORDER BY topic_id, partition"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let out = stmt
+        .query_map([node_id], rows::owner)?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(out)
+}
+
+pub(super) fn claim_partition(
+    conn: &Connection,
+    topic_id: Uuid,
+    partition: i32,
+    node_id: &str,
+    expected_epoch: i32,
+) -> Result<PartitionOwner> {
+    let mut owner = require_owner(conn, topic_id, partition)?;
+    if owner.epoch != expected_epoch {
+        return Err(MetadataError::Conflict(format!(
+            "partition {topic_id}/{partition} is at epoch {} (owned by node {}), \
+             not the expected epoch {expected_epoch}",
+            owner.epoch, owner.node_id
+        )));
+    }
+    owner.epoch = expected_epoch.checked_add(1).ok_or_else(|| {
+        MetadataError::Conflict(format!(
+            "partition {topic_id}/{partition} has exhausted its epochs"
+        ))
+    })?;
+    owner.node_id = node_id.to_string();
+    conn.execute(
+        "UPDATE partition_owners SET node_id = ?3, epoch = ?4
+         WHERE topic_id = ?1 AND partition = ?2",
+        params![topic_id.to_string(), partition, owner.node_id, owner.epoch],
+    )?;
+    tracing::info!(%topic_id, partition, node_id, epoch = owner.epoch, "partition claimed");
+    Ok(owner)
+}
+
+pub(super) fn advance_log_start(
+    conn: &Connection,
+    topic_id: Uuid,
+    partition: i32,
+    epoch: i32,
+    log_start_offset: i64,
+) -> Result<Vec<ManifestEntry>> {
+    if log_start_offset < 0 {
+        return Err(MetadataError::InvalidArgument(format!(
+            "negative log start offset {log_start_offset} for {topic_id}/{partition}"
+        )));
+    }
+    let owner = require_owner(conn, topic_id, partition)?;
+    if owner.epoch != epoch {
+        return Err(MetadataError::Conflict(format!(
+            "partition {topic_id}/{partition} is at epoch {} (owned by node {}), not epoch {epoch}",
+            owner.epoch, owner.node_id
+        )));
+    }
+    // Never lowered: a late retention pass must not resurrect deleted data.
+    let start = owner.log_start_offset.max(log_start_offset);
+    if start != owner.log_start_offset {
+        conn.execute(
+            "UPDATE partition_owners SET log_start_offset = ?3
+             WHERE topic_id = ?1 AND partition = ?2",
+            params![topic_id.to_string(), partition, start],
+        )?;
+    }
+    manifest::take_entries(
+        conn,
+        "topic_id = ?1 AND partition = ?2 AND end_offset <= ?3",
+        params![topic_id.to_string(), partition, start],
+    )
+}

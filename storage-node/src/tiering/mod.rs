@@ -1,0 +1,290 @@
+//! Tiering: uploads the WAL's durable data to object storage in multi-partition objects
+//! ([`object`]), commits the per-partition ranges to the metadata manifest (fenced by each
+//! partition's epoch) together with producer snapshots, then trims the WAL. Retention lives in
+//! [`retention`].
+//!
+//! Failure handling: a failed upload or commit never trims; the same object (same key and
+//! content) is retried with backoff while new data keeps accumulating, and produces wait once
+//! [`crate::config::NodeConfig::max_pending_bytes`] is reached. A `Conflict` on commit means a
+//! partition moved to another node: it is fenced and its data left out of the retried commit.
+
+pub mod object;
+pub mod retention;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use fjord_metadata::store::PartitionCommit;
+use fjord_metadata::{ManifestEntry, MetadataError};
+use object_store::path::Path as ObjectPath;
+use object_store::PutPayload;
+use tracing::{debug, info, warn};
+
+use crate::node::StorageNode;
+use crate::partition::batch;
+use crate::partition::producer::ProducerTable;
+use crate::partition::Partition;
+use crate::produce::PendingRecord;
+use crate::wal::WalPosition;
+
+/// Why an upload round failed (it is retried).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TieringError {
+    /// The object store refused the upload.
+    #[error("object upload failed: {0}")]
+    Upload(#[from] object_store::Error),
+    /// The manifest commit failed.
+    #[error("manifest commit failed: {0}")]
+    Commit(#[from] MetadataError),
+}
+
+/// A set of pending records being uploaded as one object.
+pub(crate) struct Upload {
+    records: Vec<PendingRecord>,
+    /// Trim point: everything before it is in `records` or tiered already.
+    trim_to: WalPosition,
+    bytes: u64,
+    /// Tail-cache publish sequence of the last batch included.
+    last_seq: u64,
+}
+
+/// The uploader task: runs a round when enough data waits or the interval passes.
+pub(crate) async fn run_uploader(node: Weak<StorageNode>) {
+    let (interval, mut stopped) = match node.upgrade() {
+        Some(n) => (n.upload_interval, n.stopped.subscribe()),
+        None => return,
+    };
+    let mut carry: Option<Upload> = None;
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let Some(n) = node.upgrade() else { return };
+        let wait = if carry.is_some() { backoff } else { interval };
+        tokio::select! {
+            _ = n.tier_wake.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+            _ = stopped.wait_for(|s| *s) => return,
+        }
+        match n.tier_round(&mut carry).await {
+            Ok(()) => backoff = Duration::from_millis(100),
+            Err(e) => {
+                warn!(
+                    retry_in_ms = backoff.as_millis() as u64,
+                    "tiering round failed: {e}"
+                );
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+impl StorageNode {
+    /// Uploads what is pending (or retries `carry`), commits and trims.
+    #[tracing::instrument(skip_all, fields(node_id = %self.node_id))]
+    pub(crate) async fn tier_round(&self, carry: &mut Option<Upload>) -> Result<(), TieringError> {
+        let up = match carry.take() {
+            Some(u) => u,
+            None => {
+                let drained = {
+                    let mut p = self.pending.lock();
+                    match p.published_pos {
+                        None => return Ok(()),
+                        Some(trim_to) if p.records.is_empty() => {
+                            // Recovered records tiered before a restart still sit in the WAL.
+                            let stale = p.trimmed_to < Some(trim_to);
+                            p.trimmed_to = Some(trim_to);
+                            Err(stale.then_some(trim_to))
+                        }
+                        Some(trim_to) => {
+                            let records = std::mem::take(&mut p.records);
+                            let bytes = records.iter().map(|r| r.bytes.len() as u64).sum();
+                            Ok(Upload {
+                                records,
+                                trim_to,
+                                bytes,
+                                last_seq: p.publish_seq,
+                            })
+                        }
+                    }
+                };
+                match drained {
+                    Ok(up) => up,
+                    Err(Some(pos)) => {
+                        if let Err(e) = self.wal.trim(pos).await {
+                            warn!("WAL trim failed: {e}");
+                        }
+                        return Ok(());
+                    }
+                    Err(None) => return Ok(()),
+                }
+            }
+        };
+        match self.upload(&up).await {
+            Ok(()) => {
+                self.finish_upload(&up).await;
+                Ok(())
+            }
+            Err(e) => {
+                *carry = Some(up);
+                Err(e)
+            }
+        }
+    }
+
+    async fn upload(&self, up: &Upload) -> Result<(), TieringError> {
+        let key = format!(
+            "nodes/{}/{:020}-{:020}.obj",
+            self.node_id, up.trim_to.segment, up.trim_to.offset
+        );
+        // Group by partition, keeping WAL (= offset) order inside each.
+        let mut order: Vec<Arc<Partition>> = Vec::new();
+        let mut groups: HashMap<_, Vec<&PendingRecord>> = HashMap::new();
+        for r in &up.records {
+            let g = groups.entry(r.key()).or_default();
+            if g.is_empty() {
+                order.push(r.partition.clone());
+            }
+            g.push(r);
+        }
+        let mut builder = object::ObjectBuilder::new();
+        let mut commits = Vec::new();
+        let mut touched = Vec::new();
+        for p in &order {
+            let recs = &groups[&p.key];
+            let (epoch, fenced, mut producers) = {
+                let st = p.state.lock();
+                (st.epoch, st.fenced, st.tiered_producers.clone())
+            };
+            if fenced {
+                continue;
+            }
+            let (Some(first), Some(last)) = (recs.first(), recs.last()) else {
+                continue;
+            };
+            let max_ts = recs.iter().map(|r| r.max_timestamp).max().unwrap_or(-1);
+            let e = builder.add(
+                p.key.0,
+                p.key.1,
+                first.base_offset,
+                last.last_offset + 1,
+                max_ts,
+                recs.iter().map(|r| r.bytes.clone()),
+            );
+            for r in recs {
+                apply_producers(&mut producers, &r.bytes);
+            }
+            commits.push(PartitionCommit {
+                topic_id: p.key.0,
+                partition: p.key.1,
+                epoch,
+                entries: vec![ManifestEntry {
+                    topic_id: p.key.0,
+                    partition: p.key.1,
+                    base_offset: e.base_offset,
+                    end_offset: e.end_offset,
+                    max_timestamp_ms: e.max_timestamp_ms,
+                    object_key: key.clone(),
+                    position: e.position,
+                    length: e.length,
+                }],
+                producers: producers.snapshots(),
+            });
+            touched.push((p.clone(), producers));
+        }
+        if !commits.is_empty() {
+            let (parts, _) = builder.finish();
+            let size: usize = parts.iter().map(Bytes::len).sum();
+            self.objects
+                .put(
+                    &ObjectPath::from(key.as_str()),
+                    PutPayload::from_iter(parts),
+                )
+                .await?;
+            debug!(%key, size, partitions = commits.len(), "object uploaded");
+            loop {
+                match self.store.commit_manifest(&self.node_id, &commits).await {
+                    Ok(()) => break,
+                    Err(MetadataError::Conflict(msg)) => {
+                        warn!(%key, "manifest commit conflict: {msg}");
+                        let lost = self.find_lost(&touched).await?;
+                        if lost.is_empty() {
+                            return Err(MetadataError::Conflict(msg).into());
+                        }
+                        for p in &lost {
+                            self.fence(p);
+                        }
+                        commits
+                            .retain(|c| !lost.iter().any(|p| p.key == (c.topic_id, c.partition)));
+                        touched.retain(|(p, _)| !lost.iter().any(|l| l.key == p.key));
+                        if commits.is_empty() {
+                            break;
+                        }
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            for ((p, producers), c) in touched.into_iter().zip(&commits) {
+                let mut st = p.state.lock();
+                if let Some(e) = c.entries.last() {
+                    st.tiered_end = e.end_offset;
+                }
+                st.manifest.extend(c.entries.iter().cloned());
+                st.tiered_producers = producers;
+            }
+        }
+        Ok(())
+    }
+
+    /// Partitions among `touched` whose owner or epoch in metadata is no longer ours.
+    async fn find_lost(
+        &self,
+        touched: &[(Arc<Partition>, ProducerTable)],
+    ) -> Result<Vec<Arc<Partition>>, MetadataError> {
+        let mut lost = Vec::new();
+        for (p, _) in touched {
+            let epoch = p.state.lock().epoch;
+            let owner = self.store.get_partition_owner(p.key.0, p.key.1).await?;
+            if !owner.is_some_and(|o| o.node_id == self.node_id && o.epoch == epoch) {
+                lost.push(p.clone());
+            }
+        }
+        Ok(lost)
+    }
+
+    /// After a commit: let the cache evict the data, release backpressure, trim the WAL.
+    async fn finish_upload(&self, up: &Upload) {
+        self.cache.lock().mark_tiered(up.last_seq);
+        {
+            let mut p = self.pending.lock();
+            p.bytes = p.bytes.saturating_sub(up.bytes);
+        }
+        self.pending_drained.notify_waiters();
+        {
+            let mut p = self.pending.lock();
+            p.trimmed_to = p.trimmed_to.max(Some(up.trim_to));
+        }
+        match self.wal.trim(up.trim_to).await {
+            Ok(()) => info!(
+                records = up.records.len(),
+                bytes = up.bytes,
+                "tiered; WAL trimmed"
+            ),
+            // Untrimmed segments only cost disk; recovery skips what the manifest holds.
+            Err(e) => warn!("WAL trim failed: {e}"),
+        }
+    }
+}
+
+/// Applies the idempotent batches of a WAL record's bytes to a producer table.
+fn apply_producers(t: &mut ProducerTable, bytes: &[u8]) {
+    match batch::scan(bytes) {
+        Ok(s) => {
+            for (h, _) in s {
+                t.record(&h, h.base_offset);
+            }
+        }
+        Err(e) => warn!("unparseable pending batch while snapshotting producers: {e}"),
+    }
+}

@@ -1,0 +1,144 @@
+//! Segment files on disk: naming, listing, creation, and the I/O failure-injection hook.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::format::encode_header;
+use super::WalError;
+
+/// File extension of segment files.
+const EXT: &str = "wal";
+/// Digits in a segment file name, enough for any `u64`.
+const NAME_DIGITS: usize = 20;
+
+/// A file-system step the WAL is about to take, reported to an [`IoHook`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum IoOp {
+    /// Creating a segment file and writing its header.
+    CreateSegment,
+    /// Writing a group of records to the active segment.
+    Write,
+    /// `fdatasync` of a segment after a write (or of a new or repaired segment).
+    SyncData,
+    /// `fsync` of the WAL directory.
+    SyncDir,
+    /// Truncating a torn tail during recovery.
+    Truncate,
+    /// Deleting a trimmed segment.
+    Remove,
+}
+
+/// Called before every file-system step that changes the WAL, so tests can inject failures
+/// (a failpoint). Production uses a hook that always answers `Ok`.
+pub trait IoHook: Send + Sync + 'static {
+    /// Returns an error to make the step fail as if the file system had failed it.
+    fn before(&self, op: IoOp, path: &Path) -> std::io::Result<()>;
+}
+
+/// The hook used in production: never injects anything.
+#[derive(Debug, Default)]
+pub(crate) struct NoHook;
+
+impl IoHook for NoHook {
+    fn before(&self, _op: IoOp, _path: &Path) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Builds a [`WalError::Io`] naming the step and the file.
+pub(crate) fn io_err(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> WalError {
+    let path = path.to_path_buf();
+    move |source| WalError::Io { op, path, source }
+}
+
+/// Path of segment `seq` in `dir`, e.g. `00000000000000000001.wal`.
+pub(crate) fn segment_path(dir: &Path, seq: u64) -> PathBuf {
+    dir.join(format!("{seq:0width$}.{EXT}", width = NAME_DIGITS))
+}
+
+/// Sequence number encoded in a segment file name, or `None` for any other file.
+fn parse_name(name: &str) -> Option<u64> {
+    let stem = name.strip_suffix(EXT)?.strip_suffix('.')?;
+    if stem.len() != NAME_DIGITS || !stem.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    stem.parse().ok()
+}
+
+/// Sequence numbers of the segment files in `dir`, ascending. Other files are ignored.
+pub(crate) fn list_segments(dir: &Path) -> Result<Vec<u64>, WalError> {
+    let mut seqs = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io_err("list directory", dir))? {
+        let entry = entry.map_err(io_err("list directory", dir))?;
+        let name = entry.file_name();
+        match name.to_str().and_then(parse_name) {
+            Some(seq) => seqs.push(seq),
+            None => tracing::debug!(file = ?name, "ignoring non-segment file in WAL directory"),
+        }
+    }
+    seqs.sort_unstable();
+    Ok(seqs)
+}
+
+/// `fsync`s the directory so that created, renamed or deleted entries survive a crash.
+pub(crate) fn sync_dir(dir: &Path, hook: &dyn IoHook) -> Result<(), WalError> {
+    hook.before(IoOp::SyncDir, dir)
+        .map_err(io_err("fsync directory", dir))?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err("fsync directory", dir))
+}
+
+/// Creates segment `seq` holding only its header, makes the file durable and fsyncs the
+/// directory. Returns the file opened for appending, positioned after the header.
+pub(crate) fn create_segment(dir: &Path, seq: u64, hook: &dyn IoHook) -> Result<File, WalError> {
+    let path = segment_path(dir, seq);
+    hook.before(IoOp::CreateSegment, &path)
+        .map_err(io_err("create segment", &path))?;
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(io_err("create segment", &path))?;
+    file.write_all(&encode_header(seq))
+        .map_err(io_err("write segment header", &path))?;
+    hook.before(IoOp::SyncData, &path)
+        .map_err(io_err("fsync new segment", &path))?;
+    file.sync_all()
+        .map_err(io_err("fsync new segment", &path))?;
+    sync_dir(dir, hook)?;
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        let p = segment_path(Path::new("/x"), 1);
+        assert_eq!(p, Path::new("/x/00000000000000000001.wal"));
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        assert_eq!(parse_name(name), Some(1));
+        let max = segment_path(Path::new("/x"), u64::MAX);
+        let name = max.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        assert_eq!(parse_name(name), Some(u64::MAX));
+    }
+
+    #[test]
+    fn other_names_are_not_segments() {
+        for name in [
+            "1.wal",
+            "0000000000000000000a.wal",
+            "00000000000000000001.tmp",
+            "LOCK",
+            ".wal",
+        ] {
+            assert_eq!(parse_name(name), None, "{name}");
+        }
+        // 20 digits that overflow u64.
+        assert_eq!(parse_name("99999999999999999999.wal"), None);
+    }
+}
