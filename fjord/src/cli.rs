@@ -105,6 +105,12 @@ pub struct NodeFlags {
     #[arg(long, env = "FJORD_UPLOAD_INTERVAL_MS", default_value_t = 2_000)]
     pub upload_interval_ms: u64,
 
+    /// Size at which the WAL starts a new segment file, in bytes. Only whole segments whose data
+    /// is all in the object store are deleted, so smaller segments free disk sooner at the cost
+    /// of more files.
+    #[arg(long, env = "FJORD_WAL_SEGMENT_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub wal_segment_bytes: u64,
+
     /// Memory for recent batches served to tailing consumers, in bytes.
     #[arg(long, env = "FJORD_TAIL_CACHE_BYTES", default_value_t = 256 * 1024 * 1024)]
     pub tail_cache_bytes: u64,

@@ -118,6 +118,7 @@ async fn start_node(
     config.upload_bytes = flags.upload_bytes;
     config.upload_interval = Duration::from_millis(flags.upload_interval_ms);
     config.tail_cache_bytes = flags.tail_cache_bytes;
+    config.wal.segment_bytes = flags.wal_segment_bytes;
     let node = StorageNode::open(config, state.store.clone(), state.objects.clone())
         .await
         .context("opening the storage node")?;

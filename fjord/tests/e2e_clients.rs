@@ -23,7 +23,7 @@ const PER_CODEC: usize = 20_000;
 
 /// Message `i`'s value: a few large ones (up to 1 MiB), the rest small, all self-describing.
 fn value(i: usize) -> Vec<u8> {
-    let size = if i % 5_000 == 0 {
+    let size = if i.is_multiple_of(5_000) {
         1024 * 1024
     } else {
         10 + (i * 7919) % 2_000
@@ -78,7 +78,14 @@ fn consumer(fjord: &Fjord, group: &str) -> BaseConsumer<MskIam> {
 async fn hundred_thousand_messages_every_codec_group_of_two() {
     let dir = tempfile::tempdir().unwrap();
     let fjord = Fjord::start(dir.path(), "127.0.0.1:0", &[]);
-    create_topic(&fjord, TOPIC, PARTITIONS, &[]).await;
+    // 1 MiB values plus record and batch overhead exceed the 1 MiB default limit.
+    create_topic(
+        &fjord,
+        TOPIC,
+        PARTITIONS,
+        &[("max.message.bytes", "2097152")],
+    )
+    .await;
 
     // Both consumers join before anything is produced, so the group is stable while consuming and
     // "exactly once" is a fair expectation.
@@ -208,7 +215,7 @@ async fn hundred_thousand_messages_every_codec_group_of_two() {
             );
             let prev = last_offset.insert(msg.partition(), msg.offset());
             assert!(
-                prev.map_or(true, |p| p < msg.offset()),
+                prev.is_none_or(|p| p < msg.offset()),
                 "offsets increase per partition"
             );
             assert!(

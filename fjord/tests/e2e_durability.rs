@@ -91,6 +91,19 @@ async fn kill_9_loses_no_acked_message_and_keeps_group_offsets() {
             .set("group.id", group)
             .create_with_context(MskIam(fjord.credentials()))
             .unwrap();
+        // A group member: commits go through the coordinator the member has joined.
+        c.subscribe(&["durable"]).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while c.assignment().map(|a| a.count()).unwrap_or(0) < 4 {
+            assert!(
+                Instant::now() < deadline,
+                "consumer never got its assignment"
+            );
+            assert!(
+                c.poll(Duration::from_millis(100)).is_none(),
+                "topic is still empty"
+            );
+        }
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset("durable", 2, Offset::Offset(42))
             .unwrap();
@@ -117,7 +130,7 @@ async fn kill_9_loses_no_acked_message_and_keeps_group_offsets() {
         {
             sent += 1;
         }
-        if sent % 100 == 0 {
+        if sent.is_multiple_of(100) {
             std::thread::sleep(Duration::from_millis(1));
         }
     }
@@ -142,9 +155,16 @@ async fn kill_9_loses_no_acked_message_and_keeps_group_offsets() {
         .unwrap();
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition("durable", 2);
-    let committed = c
-        .committed_offsets(tpl, Duration::from_secs(30))
-        .expect("fetch committed");
+    // rdkafka-rust serves the OAUTHBEARER token refresh only from poll(), so the consumer must
+    // be polled while it looks for its coordinator; retry until a deadline.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let committed = loop {
+        let _ = c.poll(Duration::from_millis(100));
+        match c.committed_offsets(tpl.clone(), Duration::from_secs(2)) {
+            Ok(committed) => break committed,
+            Err(e) => assert!(Instant::now() < deadline, "fetch committed offsets: {e}"),
+        }
+    };
     let off = committed.find_partition("durable", 2).unwrap().offset();
     assert_eq!(
         off,
@@ -164,6 +184,8 @@ async fn trimmed_wal_data_comes_back_from_the_object_store() {
         "100",
         "--tail-cache-bytes",
         "65536",
+        "--wal-segment-bytes",
+        "262144",
     ];
     let mut fjord = Fjord::start(dir.path(), &addr, &small);
     create_topic(&fjord, "tiered", 2, &[]).await;

@@ -42,6 +42,7 @@ async fn a_retried_idempotent_batch_is_not_duplicated() {
         ApiKey::InitProducerId,
         4,
         &InitProducerIdRequest::default()
+            .with_transactional_id(None)
             .with_transaction_timeout_ms(60_000)
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1),
@@ -175,11 +176,8 @@ async fn aws_msk_iam_payloads_signed_with_aws_sigv4() {
     let mut tampered: serde_json::Value =
         serde_json::from_slice(&payload(&creds.secret, SystemTime::now())).unwrap();
     let sig = tampered["x-amz-signature"].as_str().unwrap().to_string();
-    let flipped = if sig.starts_with('0') {
-        format!("1{}", &sig[1..])
-    } else {
-        format!("0{}", &sig[1..])
-    };
+    let (first, rest) = sig.split_at(1);
+    let flipped = format!("{}{rest}", if first == "0" { "1" } else { "0" });
     tampered["x-amz-signature"] = serde_json::Value::String(flipped);
     for (name, bytes) in [
         ("wrong secret", wrong_secret),

@@ -33,6 +33,10 @@ pub struct GatewayConfig {
     /// A connection idle (no request) this long is closed. Default 10 minutes (the Kafka
     /// broker's `connections.max.idle.ms`).
     pub idle_timeout: Duration,
+    /// Longest time a response may take to be written (a client that stops reading is
+    /// disconnected after it). Default 30 s; it also bounds how long shutdown can be held up by
+    /// such a client.
+    pub write_timeout: Duration,
     /// A storage node whose last heartbeat is older than this is not chosen as a group
     /// coordinator (unless no node is fresher). Default 30 s.
     pub node_liveness: Duration,
@@ -56,6 +60,7 @@ impl GatewayConfig {
             max_connections: 10_000,
             auth_failure_delay: Duration::from_millis(500),
             idle_timeout: Duration::from_secs(600),
+            write_timeout: Duration::from_secs(30),
             node_liveness: Duration::from_secs(30),
             node_list_ttl: Duration::from_secs(5),
             producer_id_block: 1000,

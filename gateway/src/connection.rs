@@ -75,7 +75,7 @@ where
             _ = shutdown.changed() => return Ok(()),
         };
         match gw.handle_frame(&mut session, frame, now_ms()).await {
-            Outcome::Respond(bytes) => stream.write_all(&bytes).await?,
+            Outcome::Respond(bytes) => write(&mut stream, &bytes, gw.config.write_timeout).await?,
             Outcome::Silent => {}
             Outcome::Close {
                 frame,
@@ -87,10 +87,9 @@ where
                         tokio::time::sleep(delay).await;
                     }
                     // Best effort: the client may already be gone.
-                    let _ = stream.write_all(&bytes).await;
-                    let _ = stream.flush().await;
+                    let _ = write(&mut stream, &bytes, gw.config.write_timeout).await;
                 }
-                let _ = stream.shutdown().await;
+                let _ = tokio::time::timeout(gw.config.write_timeout, stream.shutdown()).await;
                 return Err(reason);
             }
         }
@@ -100,6 +99,23 @@ where
                 principal_recorded = true;
             }
         }
+    }
+}
+
+/// Writes a whole frame, failing if the client does not take it within `limit`.
+async fn write<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    bytes: &[u8],
+    limit: Duration,
+) -> Result<(), ConnectionError> {
+    match tokio::time::timeout(limit, async {
+        stream.write_all(bytes).await?;
+        stream.flush().await
+    })
+    .await
+    {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(ConnectionError::WriteTimeout),
     }
 }
 

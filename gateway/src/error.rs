@@ -140,6 +140,9 @@ pub enum ConnectionError {
     /// The authenticated session expired without re-authentication (KIP-368).
     #[error("session expired without re-authentication")]
     SessionExpired,
+    /// The client did not read a response within the write timeout.
+    #[error("write timeout: the client stopped reading")]
+    WriteTimeout,
     /// No request within the idle timeout.
     #[error("idle timeout")]
     Idle,

@@ -98,8 +98,8 @@ pub trait MetadataStore: Send + Sync + 'static {
         node_id: &str,
         expected_epoch: i32,
     ) -> Result<PartitionOwner>;
-    /// Conditional on the owner's epoch (`Conflict` if the stored epoch differs, `NotFound` if
-    /// the partition has no owner row): raises the log start offset (never lowers it) and
+    /// Conditional on the owner's epoch (`Conflict` if the stored epoch differs or the
+    /// partition no longer exists): raises the log start offset (never lowers it) and
     /// removes manifest entries that end at or below the resulting start, returning them in
     /// base-offset order.
     async fn advance_log_start(
@@ -124,8 +124,8 @@ pub trait MetadataStore: Send + Sync + 'static {
     // ---- tiered data ----
 
     /// Commits manifest entries and producer snapshots of several partitions atomically, fenced
-    /// by each partition's owner and epoch (`Conflict` if any differs; `NotFound` if a partition
-    /// has no owner row); on any error nothing of the call is written.
+    /// by each partition's owner and epoch (`Conflict` if any differs or a partition no longer
+    /// exists); on any error nothing of the call is written.
     ///
     /// Stored entries of a partition never overlap: an entry identical to a stored one is
     /// accepted as a retry and skipped; a different entry overlapping a stored range is a

@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::OAuthToken;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::ConsumerContext;
@@ -187,23 +186,38 @@ pub fn client_config(bootstrap: &str) -> ClientConfig {
     c
 }
 
-/// Creates a topic and waits for the result.
+/// Creates a topic over a raw connection (PLAIN login) and checks the result. (rdkafka's
+/// AdminClient never serves OAUTHBEARER token-refresh events, so it cannot log in with MSK IAM.)
 pub async fn create_topic(fjord: &Fjord, name: &str, partitions: i32, configs: &[(&str, &str)]) {
-    let admin: AdminClient<MskIam> = client_config(&fjord.bootstrap)
-        .create_with_context(MskIam(fjord.credentials()))
-        .expect("admin client");
-    let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(-1));
-    for (k, v) in configs {
-        topic = topic.set(k, v);
-    }
-    let results = admin
-        .create_topics(
-            [&topic],
-            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
-        )
-        .await
-        .expect("create_topics request");
-    for r in results {
-        r.unwrap_or_else(|(t, e)| panic!("creating topic {t}: {e}"));
-    }
+    use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+    use kafka_protocol::messages::*;
+    use kafka_protocol::protocol::StrBytes;
+
+    let mut conn = raw::RawConn::connect(&fjord.bootstrap);
+    conn.login_plain(&fjord.credentials());
+    let topic = CreatableTopic::default()
+        .with_name(TopicName(StrBytes::from_string(name.into())))
+        .with_num_partitions(partitions)
+        .with_replication_factor(-1)
+        .with_configs(
+            configs
+                .iter()
+                .map(|(k, v)| {
+                    CreatableTopicConfig::default()
+                        .with_name(StrBytes::from_string(k.to_string()))
+                        .with_value(Some(StrBytes::from_string(v.to_string())))
+                })
+                .collect(),
+        );
+    let req = CreateTopicsRequest::default()
+        .with_topics(vec![topic])
+        .with_timeout_ms(30_000);
+    let resp: CreateTopicsResponse =
+        tokio::task::block_in_place(|| conn.call(ApiKey::CreateTopics, 7, &req));
+    let result = &resp.topics[0];
+    assert_eq!(
+        result.error_code, 0,
+        "creating topic {name}: {:?}",
+        result.error_message
+    );
 }

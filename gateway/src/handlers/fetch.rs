@@ -15,7 +15,7 @@ use tracing::warn;
 use super::offsets::route;
 use super::produce::clone_err;
 use super::{
-    check_epoch, invalidate_stale, is_stale, owner, scatter, ByNode, Ctx, NodeAnswer, Slot,
+    check_epoch, invalidate_stale, owner, scatter, stale_topics, ByNode, Ctx, NodeAnswer, Slot,
 };
 use crate::error::RequestError;
 
@@ -73,13 +73,10 @@ pub(crate) async fn fetch(ctx: Ctx<'_>, req: FetchRequest) -> FetchResponse {
     let budget = (total_budget / nodes).max(1);
     let answers = fan_out(ctx, by_node, max_wait_ms, min_bytes, budget).await;
     scatter(&mut results, answers);
-    let stale = names.iter().zip(&results).filter_map(|(name, parts)| {
-        let stale = parts
-            .iter()
-            .any(|r| is_stale(r.as_ref().map_or_else(RequestError::code, |r| r.error_code)));
-        stale.then(|| name.clone()).flatten()
+    let stale = stale_topics(names.iter().map(Option::as_deref), &results, |r| {
+        r.error_code
     });
-    invalidate_stale(ctx, stale.collect()).await;
+    invalidate_stale(ctx, stale).await;
 
     let read_committed = v >= 4 && req.isolation_level == 1;
     let responses = req

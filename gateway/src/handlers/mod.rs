@@ -325,3 +325,21 @@ pub(crate) async fn invalidate_stale(ctx: Ctx<'_>, topics: Vec<String>) {
         ctx.gw.topics.invalidate(ctx.cluster, &name).await;
     }
 }
+
+/// Names of the topics whose results show a stale owner view (see [`is_stale`]).
+pub(crate) fn stale_topics<'a, R>(
+    names: impl IntoIterator<Item = Option<&'a str>>,
+    results: &[Vec<Result<R, RequestError>>],
+    code: impl Fn(&R) -> i16,
+) -> Vec<String> {
+    names
+        .into_iter()
+        .zip(results)
+        .filter(|(_, parts)| {
+            parts
+                .iter()
+                .any(|r| is_stale(r.as_ref().map_or_else(RequestError::code, &code)))
+        })
+        .filter_map(|(name, _)| name.map(str::to_owned))
+        .collect()
+}

@@ -21,7 +21,9 @@ use kafka_protocol::messages::{
 };
 
 use super::produce::clone_err;
-use super::{awaiting, check_epoch, owner, per_node, scatter, ByNode, Ctx};
+use super::{
+    awaiting, check_epoch, invalidate_stale, owner, per_node, scatter, stale_topics, ByNode, Ctx,
+};
 use crate::error::RequestError;
 
 /// `timestamp` of ListOffsets meaning "the latest offset".
@@ -60,6 +62,8 @@ pub(crate) async fn list_offsets(ctx: Ctx<'_>, req: ListOffsetsRequest) -> ListO
     })
     .await;
     scatter(&mut results, answers);
+    let names = req.topics.iter().map(|t| Some(t.name.as_str()));
+    invalidate_stale(ctx, stale_topics(names, &results, |r| r.error_code)).await;
     let topics = req
         .topics
         .iter()
@@ -153,6 +157,8 @@ pub(crate) async fn offset_for_leader_epoch(
     })
     .await;
     scatter(&mut results, answers);
+    let names = req.topics.iter().map(|t| Some(t.topic.as_str()));
+    invalidate_stale(ctx, stale_topics(names, &results, |r| r.error_code)).await;
     let topics = req
         .topics
         .iter()

@@ -13,7 +13,7 @@ use kafka_protocol::protocol::StrBytes;
 use tracing::{debug, warn};
 
 use super::offsets::route;
-use super::{invalidate_stale, is_stale, owner, per_node, scatter, ByNode, Ctx};
+use super::{invalidate_stale, owner, per_node, scatter, stale_topics, ByNode, Ctx};
 use crate::error::RequestError;
 
 /// Handles a produce; `None` when the client asked for no response (acks=0).
@@ -61,17 +61,9 @@ pub(crate) async fn produce(ctx: Ctx<'_>, req: ProduceRequest) -> Option<Produce
     })
     .await;
     scatter(&mut results, answers);
-    let stale = req
-        .topic_data
-        .iter()
-        .zip(&results)
-        .filter(|(_, parts)| {
-            parts
-                .iter()
-                .any(|r| is_stale(r.as_ref().map_or_else(RequestError::code, |r| r.error_code)))
-        })
-        .map(|(t, _)| t.name.to_string());
-    invalidate_stale(ctx, stale.collect()).await;
+    let names = req.topic_data.iter().map(|t| Some(t.name.as_str()));
+    let stale = stale_topics(names, &results, |r| r.error_code);
+    invalidate_stale(ctx, stale).await;
 
     if req.acks == 0 {
         debug!("acks=0: no response");

@@ -284,3 +284,60 @@ async fn mutated_pre_auth_frames_never_panic() {
         let _ = c.send_raw(Bytes::from(f)).await;
     }
 }
+
+/// The shell closes an idle connection when its credential expires (KIP-368), without any
+/// request arriving.
+#[tokio::test]
+async fn idle_connection_is_closed_when_its_credential_expires() {
+    use fjord_metadata::{AccessKey, KeyStatus};
+    use fjord_tenancy::secrets::SecretString;
+    let env = Env::new(&["n1"]).await;
+    let now = crate::connection::now_ms();
+    let sealer = SecretSealer::from_key([7; 32]);
+    let key = AccessKey {
+        id: "ASIATEMPORARYKEY0001".into(),
+        sealed_secret: sealer
+            .seal("ASIATEMPORARYKEY0001", &SecretString::new("temp-secret"))
+            .unwrap(),
+        account_id: env.tenant.account_id.clone(),
+        principal: "user/temp".into(),
+        status: KeyStatus::Active,
+        expires_ms: Some(now + 400),
+        created_ms: now,
+    };
+    env.store.create_access_key(&key).await.unwrap();
+    let (_stop_tx, stop) = watch::channel(false);
+    let (mut conn, task) = open(&env, &stop);
+    let hs = request_frame(
+        ApiKey::SaslHandshake,
+        1,
+        1,
+        &SaslHandshakeRequest::default().with_mechanism("PLAIN".into()),
+    );
+    write_frame(&mut conn, &hs).await;
+    read_frame(&mut conn).await.unwrap();
+    let auth = SaslAuthenticateRequest::default()
+        .with_auth_bytes(Bytes::from_static(b"\0ASIATEMPORARYKEY0001\0temp-secret"));
+    write_frame(
+        &mut conn,
+        &request_frame(ApiKey::SaslAuthenticate, 2, 2, &auth),
+    )
+    .await;
+    let (_, mut b) = parse_response(
+        ApiKey::SaslAuthenticate,
+        2,
+        &reframe(&read_frame(&mut conn).await.unwrap()),
+    );
+    let resp = SaslAuthenticateResponse::decode(&mut b, 2).unwrap();
+    assert_eq!(resp.error_code, 0, "{:?}", resp.error_message);
+    assert!(resp.session_lifetime_ms > 0 && resp.session_lifetime_ms <= 400);
+    // Nothing more is sent: the gateway must hang up by itself at expiry.
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), task).await;
+    assert!(
+        closed.is_ok(),
+        "connection still open after its credential expired"
+    );
+    let mut rest = Vec::new();
+    conn.read_to_end(&mut rest).await.unwrap();
+    assert!(rest.is_empty());
+}

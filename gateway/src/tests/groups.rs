@@ -162,3 +162,103 @@ async fn no_registered_node_means_coordinator_not_available() {
     let resp: HeartbeatResponse = c.call(ApiKey::Heartbeat, 3, &req).await;
     assert_eq!(resp.error_code, 15);
 }
+
+/// With the coordinator down, every group API at every advertised version still gets a
+/// well-formed answer carrying COORDINATOR_NOT_AVAILABLE.
+#[tokio::test]
+async fn error_answers_encode_at_every_version() {
+    let env = Env::new(&["n1"]).await;
+    *env.nodes["n1"].down.lock() = true;
+    let mut c = env.authed().await;
+    macro_rules! check {
+        ($api:expr, $req:expr, $resp:ty, |$r:ident| $code:expr) => {{
+            let range = crate::versions::supported($api).expect("group api advertised");
+            for v in range.min..=range.max {
+                let $r: $resp = c.call($api, v, &$req).await;
+                let code: i16 = $code;
+                assert_eq!(code, 15, "{:?} v{v}", $api);
+            }
+        }};
+    }
+    let g = || gid("g");
+    check!(
+        ApiKey::JoinGroup,
+        JoinGroupRequest::default().with_group_id(g()),
+        JoinGroupResponse,
+        |r| r.error_code
+    );
+    check!(
+        ApiKey::SyncGroup,
+        SyncGroupRequest::default().with_group_id(g()),
+        SyncGroupResponse,
+        |r| r.error_code
+    );
+    check!(
+        ApiKey::Heartbeat,
+        HeartbeatRequest::default().with_group_id(g()),
+        HeartbeatResponse,
+        |r| r.error_code
+    );
+    check!(
+        ApiKey::LeaveGroup,
+        LeaveGroupRequest::default().with_group_id(g()),
+        LeaveGroupResponse,
+        |r| r.error_code
+    );
+    check!(
+        ApiKey::ListGroups,
+        ListGroupsRequest::default(),
+        ListGroupsResponse,
+        |r| r.error_code
+    );
+    check!(
+        ApiKey::DescribeGroups,
+        DescribeGroupsRequest::default().with_groups(vec![g()]),
+        DescribeGroupsResponse,
+        |r| r.groups[0].error_code
+    );
+    check!(
+        ApiKey::DeleteGroups,
+        DeleteGroupsRequest::default().with_groups_names(vec![g()]),
+        DeleteGroupsResponse,
+        |r| r.results[0].error_code
+    );
+    use kafka_protocol::messages::offset_commit_request::{
+        OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    };
+    let commit = OffsetCommitRequest::default()
+        .with_group_id(g())
+        .with_topics(vec![OffsetCommitRequestTopic::default()
+            .with_name(TopicName(StrBytes::from_static_str("t")))
+            .with_partitions(vec![
+                OffsetCommitRequestPartition::default().with_partition_index(0)
+            ])]);
+    // v10 names topics by id only; the error answer mirrors whatever the request held.
+    check!(ApiKey::OffsetCommit, commit, OffsetCommitResponse, |r| r
+        .topics[0]
+        .partitions[0]
+        .error_code);
+    let range = crate::versions::supported(ApiKey::OffsetFetch).unwrap();
+    for v in range.min..=range.max {
+        let resp: OffsetFetchResponse = if v >= 8 {
+            use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
+            let req = OffsetFetchRequest::default()
+                .with_groups(vec![OffsetFetchRequestGroup::default().with_group_id(g())]);
+            c.call(ApiKey::OffsetFetch, v, &req).await
+        } else {
+            use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
+            let req = OffsetFetchRequest::default()
+                .with_group_id(g())
+                .with_topics(Some(vec![OffsetFetchRequestTopic::default()
+                    .with_name(TopicName(StrBytes::from_static_str("t")))
+                    .with_partition_indexes(vec![0])]));
+            c.call(ApiKey::OffsetFetch, v, &req).await
+        };
+        let code = if v >= 8 {
+            resp.groups[0].error_code
+        } else {
+            resp.topics[0].partitions[0].error_code
+        };
+        assert_eq!(code, 15, "OffsetFetch v{v}");
+    }
+}

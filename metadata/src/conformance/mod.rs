@@ -26,7 +26,8 @@
 //!
 //! Error contract checked here, beyond the trait docs: conditional failures are
 //! [`MetadataError::Conflict`] whose message names the stored and the offered epoch or version;
-//! writes to a partition with no owner row are `NotFound`; records the store refuses (a manifest
+//! a node's fenced write (`commit_manifest`, `advance_log_start`) to a partition with no owner
+//! row (topic deleted) is a `Conflict` too, while `claim_partition` of one is `NotFound`; records the store refuses (a manifest
 //! entry for another partition, an empty range, a non-positive id count) are
 //! [`MetadataError::InvalidArgument`].
 

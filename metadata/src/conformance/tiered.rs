@@ -1,7 +1,7 @@
 //! Manifest commits fenced by ownership, producer snapshots and the log start offset.
 
 use super::fixtures::*;
-use super::{assert_conflict, assert_invalid, assert_not_found, Store};
+use super::{assert_conflict, assert_invalid, Store};
 
 pub(super) async fn commit_fenced(s: Store) {
     let t = topic_on(&s, "node-a", "t", 1).await;
@@ -59,9 +59,11 @@ pub(super) async fn commit_fenced(s: Store) {
         .expect("new owner commits at the new epoch");
     assert_eq!(s.list_manifest(t.id, 0).await.expect("manifest").len(), 2);
 
+    // A partition that does not exist (its topic was deleted) fences the writer like a lost
+    // claim does.
     let mut gone = commit(&t, 0, 1, vec![], vec![]);
     gone.partition = 5;
-    assert_not_found(s.commit_manifest("node-b", &[gone]).await, "partition");
+    assert_conflict(s.commit_manifest("node-b", &[gone]).await, &["/5"]);
 }
 
 pub(super) async fn commit_all_or_nothing(s: Store) {
@@ -320,5 +322,5 @@ pub(super) async fn advance_log_start(s: Store) {
         Some(0)
     );
 
-    assert_not_found(s.advance_log_start(t.id, 9, 0, 5).await, "partition");
+    assert_conflict(s.advance_log_start(t.id, 9, 0, 5).await, &["/9"]);
 }

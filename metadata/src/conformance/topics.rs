@@ -205,6 +205,21 @@ pub(super) async fn delete_removes_everything(s: Store) {
         1
     );
 
+    // The old owner's late upload is fenced, and writes nothing.
+    let late = commit(
+        &t,
+        0,
+        0,
+        vec![entry(&t, 0, 10, 20, "obj-2")],
+        vec![snapshot(7, 4)],
+    );
+    assert_conflict(
+        s.commit_manifest("node-a", &[late]).await,
+        &[&t.id.to_string()],
+    );
+    assert_eq!(s.manifest_references("obj-2").await.expect("refs"), 0);
+    assert_eq!(s.producer_snapshots(t.id, 0).await.expect("snaps"), vec![]);
+
     assert_not_found(s.delete_topic(t.id).await, "topic");
     // The name is free again.
     let reborn = topic(t.cluster_id, "doomed", 1);

@@ -36,7 +36,7 @@ pub(super) fn commit_manifest(
     // stale partition without relying on rollback for its message; rollback (by the caller's
     // transaction) still covers failures in the writes themselves.
     for c in commits {
-        let owner = topics::require_owner(conn, c.topic_id, c.partition)?;
+        let owner = topics::fenced_owner(conn, c.topic_id, c.partition)?;
         if owner.node_id != node_id || owner.epoch != c.epoch {
             return Err(MetadataError::Conflict(format!(
                 "partition {}/{} is owned by node {} epoch {}, not node {node_id} epoch {}",

@@ -16,9 +16,9 @@
 //! transaction committed before it started, so splitting reads from writes keeps
 //! read-your-writes.
 //!
-//! Layout: [`schema`] (tables and migrations), [`rows`] (column ⇄ domain type conversions), one
-//! module per group of records ([`tenants`], [`topics`], [`nodes`], [`manifest`], [`groups`]) with
-//! plain synchronous functions over a `&Connection`, and [`store_impl`] wiring them to the trait.
+//! Layout: `schema` (tables and migrations), `rows` (column ⇄ domain type conversions), one
+//! module per group of records (`tenants`, `topics`, `nodes`, `manifest`, `groups`) with
+//! plain synchronous functions over a `&Connection`, and `store_impl` wiring them to the trait.
 
 mod groups;
 mod manifest;

@@ -202,15 +202,26 @@ pub(super) fn get_partition_owner(
         .optional()?)
 }
 
-/// Reads an owner row that a conditional write needs; `NotFound` if the partition is gone.
-pub(super) fn require_owner(
+/// Reads an owner row that a claim needs; `NotFound` if the partition is gone.
+fn require_owner(conn: &Connection, topic_id: Uuid, partition: i32) -> Result<PartitionOwner> {
+    get_partition_owner(conn, topic_id, partition)?.ok_or_else(|| MetadataError::NotFound {
+        kind: "partition",
+        name: format!("{topic_id}/{partition}"),
+    })
+}
+
+/// Reads the owner row a node's fenced write is conditioned on. A missing row (the topic was
+/// deleted) is a `Conflict` like any other lost ownership: the writer must stop serving the
+/// partition, which is what it does on `Conflict`.
+pub(super) fn fenced_owner(
     conn: &Connection,
     topic_id: Uuid,
     partition: i32,
 ) -> Result<PartitionOwner> {
-    get_partition_owner(conn, topic_id, partition)?.ok_or_else(|| MetadataError::NotFound {
-        kind: "partition",
-        name: format!("{topic_id}/{partition}"),
+    get_partition_owner(conn, topic_id, partition)?.ok_or_else(|| {
+        MetadataError::Conflict(format!(
+            "partition {topic_id}/{partition} no longer exists (topic deleted)"
+        ))
     })
 }
 
@@ -271,7 +282,7 @@ pub(super) fn advance_log_start(
             "negative log start offset {log_start_offset} for {topic_id}/{partition}"
         )));
     }
-    let owner = require_owner(conn, topic_id, partition)?;
+    let owner = fenced_owner(conn, topic_id, partition)?;
     if owner.epoch != epoch {
         return Err(MetadataError::Conflict(format!(
             "partition {topic_id}/{partition} is at epoch {} (owned by node {}), not epoch {epoch}",
