@@ -110,6 +110,16 @@ async fn bad_input_on_one_connection_leaves_others_unharmed() {
     frame[..4].copy_from_slice(&((cut - 4) as i32).to_be_bytes());
     truncated.send_bytes(&frame);
     attacks.push(("truncated", truncated));
+    // An authenticated 9-byte CreateTopics body whose topic count claims 2^31 - 1 entries: the
+    // decoder must not reserve memory for them (that would abort the whole process).
+    let mut forged = RawConn::connect(&fjord.bootstrap);
+    forged.login_plain(&fjord.credentials());
+    let mut frame = forged.frame(ApiKey::CreateTopics, 4, &CreateTopicsRequest::default());
+    let body = frame.len() - 9; // topics count (i32), timeout_ms (i32), validate_only (bool)
+    assert_eq!(&frame[body..body + 4], &[0, 0, 0, 0], "empty topics array");
+    frame[body..body + 4].copy_from_slice(&i32::MAX.to_be_bytes());
+    forged.send_bytes(&frame);
+    attacks.push(("forged array count", forged));
     // A request before authentication.
     let mut early = RawConn::connect(&fjord.bootstrap);
     let frame = early.frame(ApiKey::Metadata, 12, &MetadataRequest::default());
