@@ -32,30 +32,38 @@ pub struct Fjord {
 impl Fjord {
     /// Starts `fjord dev` on `data_dir` with extra flags, and waits for its banner.
     pub fn start(data_dir: &Path, kafka_addr: &str, extra: &[&str]) -> Fjord {
+        let mut args = vec!["dev", "--kafka-addr", kafka_addr];
+        args.extend_from_slice(extra);
+        Self::start_role(data_dir, &args, "bootstrap: ")
+    }
+
+    /// Starts `fjord <args…> --data-dir <data_dir>` and waits until it prints a line starting
+    /// with `ready_prefix`; `bootstrap` is the rest of that line.
+    pub fn start_role(data_dir: &Path, args: &[&str], ready_prefix: &str) -> Fjord {
         let mut child = Command::new(env!("CARGO_BIN_EXE_fjord"))
-            .arg("dev")
+            .args(args)
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["--kafka-addr", kafka_addr, "--region", REGION])
-            .args(extra)
+            .args(["--region", REGION])
             .env(
                 "FJORD_LOG",
                 std::env::var("FJORD_LOG").unwrap_or_else(|_| "warn".into()),
             )
             .stdout(Stdio::piped())
             .spawn()
-            .expect("spawn fjord dev");
+            .expect("spawn fjord");
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
-        let mut bootstrap = None;
+        let mut ready = None;
         for line in lines.by_ref() {
             let line = line.expect("read fjord stdout");
-            if let Some(addr) = line.trim().strip_prefix("bootstrap: ") {
-                bootstrap = Some(addr.to_string());
+            if let Some(rest) = line.trim().strip_prefix(ready_prefix) {
+                ready = Some(rest.to_string());
                 break;
             }
         }
-        let bootstrap = bootstrap.expect("fjord dev exited before printing its bootstrap address");
+        let bootstrap =
+            ready.unwrap_or_else(|| panic!("fjord {args:?} exited before it was ready"));
         // Keep draining stdout so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         Fjord {
