@@ -240,40 +240,40 @@ kcat (PLAIN: username = access key id, password = secret from the credentials fi
     );
 }
 
+/// Creates (or reuses) the dev tenant, then serves Kafka until `shutdown`, draining in-flight
+/// requests before returning.
+async fn serve_gateway(state: &State, flags: &GatewayFlags, shutdown: Shutdown) -> Result<()> {
+    let tenant = state.dev_tenant().await?;
+    let (gateway, listener) = bind_gateway(state, flags, &tenant).await?;
+    print_banner(&listener, state, &tenant);
+    gateway
+        .serve(listener, shutdown.wait())
+        .await
+        .context("serving Kafka")
+}
+
 /// `fjord dev`: gateway + storage node + dev tenant in one process, talking over QUIC.
 pub async fn run_dev(args: DevArgs) -> Result<()> {
     let shutdown = Shutdown::on_signals();
     let state = State::open(&args.state).await?;
-    let tenant = state.dev_tenant().await?;
     let (node_stop_tx, node_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let node = start_node(&state, &args.node, async move {
         let _ = node_stop_rx.await;
     })
     .await?;
-    let (gateway, listener) = bind_gateway(&state, &args.gateway, &tenant).await?;
-    print_banner(&listener, &state, &tenant);
-    gateway
-        .serve(listener, shutdown.wait())
-        .await
-        .context("serving Kafka")?;
+    let served = serve_gateway(&state, &args.gateway, shutdown).await;
     // The gateway has drained; only now stop the node, so no in-flight request loses its node.
     let _ = node_stop_tx.send(());
     node.stop().await;
     info!("fjord dev stopped");
-    Ok(())
+    served
 }
 
 /// `fjord gateway`.
 pub async fn run_gateway(args: GatewayArgs) -> Result<()> {
     let shutdown = Shutdown::on_signals();
     let state = State::open(&args.state).await?;
-    let tenant = state.dev_tenant().await?;
-    let (gateway, listener) = bind_gateway(&state, &args.gateway, &tenant).await?;
-    print_banner(&listener, &state, &tenant);
-    gateway
-        .serve(listener, shutdown.wait())
-        .await
-        .context("serving Kafka")?;
+    serve_gateway(&state, &args.gateway, shutdown).await?;
     info!("gateway stopped");
     Ok(())
 }

@@ -6,15 +6,13 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Headers, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
-use rdkafka::{ClientContext, Message, Timestamp};
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use rdkafka::{Message, Timestamp};
 
 const TOPIC: &str = "e2e";
 const PARTITIONS: i32 = 8;
@@ -31,34 +29,6 @@ fn value(i: usize) -> Vec<u8> {
     let mut v = format!("{i}:").into_bytes();
     v.resize(size, b'a' + (i % 26) as u8);
     v
-}
-
-#[derive(Clone)]
-struct Counting {
-    iam: MskIam,
-    acked: Arc<AtomicUsize>,
-    failed: Arc<AtomicUsize>,
-}
-impl ClientContext for Counting {
-    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
-    fn generate_oauth_token(
-        &self,
-        c: Option<&str>,
-    ) -> Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
-        self.iam.generate_oauth_token(c)
-    }
-}
-impl ProducerContext for Counting {
-    type DeliveryOpaque = ();
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        match result {
-            Ok(_) => self.acked.fetch_add(1, Ordering::Relaxed),
-            Err((e, _)) => {
-                eprintln!("delivery failed: {e}");
-                self.failed.fetch_add(1, Ordering::Relaxed)
-            }
-        };
-    }
 }
 
 fn consumer(fjord: &Fjord, group: &str) -> BaseConsumer<MskIam> {
@@ -114,15 +84,10 @@ async fn hundred_thousand_messages_every_codec_group_of_two() {
         );
     }
 
-    let creds = fjord.credentials();
     let mut producers = Vec::new();
     for (c, codec) in CODECS.iter().enumerate() {
-        let ctx = Counting {
-            iam: MskIam(creds.clone()),
-            acked: Arc::default(),
-            failed: Arc::default(),
-        };
-        let producer: ThreadedProducer<Counting> = client_config(&fjord.bootstrap)
+        let ctx = Deliveries::new(&fjord);
+        let producer: ThreadedProducer<Deliveries> = client_config(&fjord.bootstrap)
             .set("compression.type", *codec)
             .set("acks", "all")
             .set("enable.idempotence", "true")
@@ -143,42 +108,19 @@ async fn hundred_thousand_messages_every_codec_group_of_two() {
                     key: "codec",
                     value: Some(codec.as_bytes()),
                 });
-            let mut record = BaseRecord::to(TOPIC)
+            let record = BaseRecord::with_opaque_to(TOPIC, Box::new(i))
                 .key(&key)
                 .payload(&v)
                 .headers(headers)
                 .timestamp(1_700_000_000_000 + i as i64);
-            loop {
-                match producer.send(record) {
-                    Ok(()) => break,
-                    Err((e, r)) => {
-                        assert!(
-                            matches!(
-                                e.rdkafka_error_code(),
-                                Some(rdkafka::types::RDKafkaErrorCode::QueueFull)
-                            ),
-                            "send failed: {e}"
-                        );
-                        record = r;
-                        std::thread::sleep(Duration::from_millis(5));
-                    }
-                }
-            }
+            send_waiting(&producer, record);
         }
         producers.push((producer, ctx));
     }
     for (p, ctx) in &producers {
         p.flush(Duration::from_secs(120)).expect("flush");
-        assert_eq!(
-            ctx.failed.load(Ordering::Relaxed),
-            0,
-            "no delivery may fail"
-        );
-        assert_eq!(
-            ctx.acked.load(Ordering::Relaxed),
-            PER_CODEC,
-            "every message acked"
-        );
+        assert_eq!(ctx.failed_count(), 0, "no delivery may fail");
+        assert_eq!(ctx.acked_count(), PER_CODEC, "every message acked");
     }
 
     let total = CODECS.len() * PER_CODEC;

@@ -5,37 +5,12 @@
 mod common;
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
-use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
-
-#[derive(Clone)]
-struct Recording {
-    iam: MskIam,
-    acked: Arc<Mutex<Vec<String>>>,
-}
-impl ClientContext for Recording {
-    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
-    fn generate_oauth_token(
-        &self,
-        c: Option<&str>,
-    ) -> Result<rdkafka::client::OAuthToken, Box<dyn std::error::Error>> {
-        self.iam.generate_oauth_token(c)
-    }
-}
-impl ProducerContext for Recording {
-    type DeliveryOpaque = ();
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if let Ok(m) = result {
-            let v = String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned();
-            self.acked.lock().unwrap().push(v);
-        }
-    }
-}
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+use rdkafka::{Message, Offset, TopicPartitionList};
 
 fn read_all(fjord: &Fjord, topic: &str, partitions: i32, expect_at_least: usize) -> Vec<String> {
     let c: BaseConsumer<MskIam> = client_config(&fjord.bootstrap)
@@ -110,11 +85,8 @@ async fn kill_9_loses_no_acked_message_and_keeps_group_offsets() {
         c.commit(&tpl, CommitMode::Sync).expect("commit offsets");
     }
 
-    let ctx = Recording {
-        iam: MskIam(fjord.credentials()),
-        acked: Arc::default(),
-    };
-    let producer: ThreadedProducer<Recording> = client_config(&fjord.bootstrap)
+    let ctx = Deliveries::new(&fjord);
+    let producer: ThreadedProducer<Deliveries> = client_config(&fjord.bootstrap)
         .set("acks", "all")
         .set("linger.ms", "1")
         .set("message.timeout.ms", "10000")
@@ -122,20 +94,22 @@ async fn kill_9_loses_no_acked_message_and_keeps_group_offsets() {
         .unwrap();
     let mut sent = 0usize;
     // Keep producing until a good number are acked, then kill -9 while more are in flight.
-    while ctx.acked.lock().unwrap().len() < 3_000 {
+    while ctx.acked_count() < 3_000 {
         let v = format!("m-{sent}");
-        if producer
-            .send(BaseRecord::<(), _>::to("durable").payload(&v))
-            .is_ok()
-        {
-            sent += 1;
-        }
-        if sent.is_multiple_of(100) {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        send_waiting(
+            &producer,
+            BaseRecord::<(), _, _>::with_opaque_to("durable", Box::new(sent)).payload(&v),
+        );
+        sent += 1;
     }
     fjord.kill9();
-    let acked: HashSet<String> = ctx.acked.lock().unwrap().iter().cloned().collect();
+    let acked: HashSet<String> = ctx
+        .acked
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|i| format!("m-{i}"))
+        .collect();
     drop(producer);
     assert!(acked.len() >= 3_000);
 
@@ -189,11 +163,8 @@ async fn trimmed_wal_data_comes_back_from_the_object_store() {
     ];
     let mut fjord = Fjord::start(dir.path(), &addr, &small);
     create_topic(&fjord, "tiered", 2, &[]).await;
-    let ctx = Recording {
-        iam: MskIam(fjord.credentials()),
-        acked: Arc::default(),
-    };
-    let producer: ThreadedProducer<Recording> = client_config(&fjord.bootstrap)
+    let ctx = Deliveries::new(&fjord);
+    let producer: ThreadedProducer<Deliveries> = client_config(&fjord.bootstrap)
         .set("acks", "all")
         .set("linger.ms", "2")
         .create_with_context(ctx.clone())
@@ -201,14 +172,13 @@ async fn trimmed_wal_data_comes_back_from_the_object_store() {
     let n = 4_000;
     for i in 0..n {
         let v = format!("tiered-{i}-{}", "x".repeat(500));
-        let mut record = BaseRecord::<(), _>::to("tiered").payload(&v);
-        while let Err((_, r)) = producer.send(record) {
-            record = r;
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        send_waiting(
+            &producer,
+            BaseRecord::<(), _, _>::with_opaque_to("tiered", Box::new(i)).payload(&v),
+        );
     }
     producer.flush(Duration::from_secs(60)).unwrap();
-    assert_eq!(ctx.acked.lock().unwrap().len(), n);
+    assert_eq!(ctx.acked_count(), n);
 
     // Wait until the node has uploaded and trimmed: objects exist and the WAL holds less than
     // what was produced (2 MB).

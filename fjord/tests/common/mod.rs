@@ -229,3 +229,87 @@ pub async fn create_topic(fjord: &Fjord, name: &str, partitions: i32, configs: &
         result.error_message
     );
 }
+
+/// A producer context that authenticates like [`MskIam`] and records which messages were acked
+/// (by the index each message carries as its delivery opaque) and how many failed.
+#[derive(Clone)]
+pub struct Deliveries {
+    iam: MskIam,
+    /// Indexes of acknowledged messages, in ack order.
+    pub acked: std::sync::Arc<std::sync::Mutex<Vec<usize>>>,
+    /// Count of failed deliveries.
+    pub failed: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Deliveries {
+    /// A context for the dev credentials of `fjord`.
+    pub fn new(fjord: &Fjord) -> Deliveries {
+        Deliveries {
+            iam: MskIam(fjord.credentials()),
+            acked: Default::default(),
+            failed: Default::default(),
+        }
+    }
+
+    /// How many messages were acked so far.
+    pub fn acked_count(&self) -> usize {
+        self.acked.lock().unwrap().len()
+    }
+
+    /// How many deliveries failed so far.
+    pub fn failed_count(&self) -> usize {
+        self.failed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl ClientContext for Deliveries {
+    const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
+
+    fn generate_oauth_token(
+        &self,
+        config: Option<&str>,
+    ) -> Result<OAuthToken, Box<dyn std::error::Error>> {
+        self.iam.generate_oauth_token(config)
+    }
+}
+
+impl rdkafka::producer::ProducerContext for Deliveries {
+    type DeliveryOpaque = Box<usize>;
+
+    fn delivery(&self, result: &rdkafka::producer::DeliveryResult<'_>, index: Box<usize>) {
+        match result {
+            Ok(_) => self.acked.lock().unwrap().push(*index),
+            Err((e, _)) => {
+                eprintln!("delivery of message {index} failed: {e}");
+                self.failed
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Sends `record` on a threaded producer, waiting while librdkafka's local queue is full.
+pub fn send_waiting<'a, K, P>(
+    producer: &rdkafka::producer::ThreadedProducer<Deliveries>,
+    mut record: rdkafka::producer::BaseRecord<'a, K, P, Box<usize>>,
+) where
+    K: rdkafka::message::ToBytes + ?Sized,
+    P: rdkafka::message::ToBytes + ?Sized,
+{
+    use rdkafka::types::RDKafkaErrorCode;
+    loop {
+        match producer.send(record) {
+            Ok(()) => return,
+            Err((e, r)) => {
+                assert_eq!(
+                    e.rdkafka_error_code(),
+                    Some(RDKafkaErrorCode::QueueFull),
+                    "send: {e}"
+                );
+                record = r;
+                // Let the producer's thread drain the queue; delivery callbacks make room.
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    }
+}
