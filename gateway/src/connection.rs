@@ -33,7 +33,7 @@ where
     let span = info_span!("connection", %peer, principal = field::Empty);
     async move {
         debug!("connected");
-        match serve(&gw, stream, shutdown).await {
+        match serve(&gw, stream, peer, shutdown).await {
             Ok(()) => debug!("closed"),
             Err(ConnectionError::Io(e)) => debug!(error = %e, "connection i/o ended"),
             Err(e) => info!(reason = %e, "connection closed by gateway"),
@@ -46,13 +46,14 @@ where
 async fn serve<S>(
     gw: &Gateway,
     mut stream: S,
+    peer: SocketAddr,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), ConnectionError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     // The one random input: the seed of the request ids sent back to AWS_MSK_IAM clients.
-    let mut session = Session::new(Uuid::new_v4());
+    let mut session = Session::new(Uuid::new_v4()).with_peer(peer);
     let mut principal_recorded = false;
     loop {
         if *shutdown.borrow() {

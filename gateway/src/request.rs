@@ -16,6 +16,7 @@ use tracing::{debug, info_span, warn, Instrument};
 
 use crate::error::ConnectionError;
 use crate::frame::{encode_response, unsupported_frame, Prefix};
+use crate::handlers::Ctx;
 use crate::server::Gateway;
 use crate::session::Session;
 use crate::versions;
@@ -153,7 +154,7 @@ impl Gateway {
         async move {
             debug!("request");
             let outcome = self
-                .dispatch(session, api, version, header.correlation_id, body, now_ms)
+                .dispatch(session, api, version, &header, body, now_ms)
                 .await;
             if let Outcome::Close { reason, .. } = &outcome {
                 warn!(%reason, "closing connection");
@@ -169,10 +170,11 @@ impl Gateway {
         session: &mut Session,
         api: ApiKey,
         version: i16,
-        correlation_id: i32,
+        header: &RequestHeader,
         mut body: Bytes,
         now_ms: i64,
     ) -> Outcome {
+        let correlation_id = header.correlation_id;
         match api {
             ApiKey::ApiVersions => {
                 // The request carries only the client's name; still decode it, so that garbage
@@ -237,8 +239,15 @@ impl Gateway {
                 let Some(identity) = session.identity() else {
                     return Outcome::close(ConnectionError::Unauthenticated(format!("{api:?}")));
                 };
-                let cluster_id = identity.cluster_id;
-                self.handle_authenticated(api, version, correlation_id, body, cluster_id, now_ms)
+                let ctx = Ctx {
+                    gw: self,
+                    cluster: identity.cluster_id,
+                    version,
+                    now_ms,
+                    client_id: header.client_id.as_deref().unwrap_or(""),
+                    client_host: session.client_host(),
+                };
+                self.handle_authenticated(ctx, api, correlation_id, body)
                     .await
             }
         }

@@ -5,6 +5,8 @@
 //! a v0 handshake is answered the same way, and a client that then sends raw SASL tokens
 //! instead of SaslAuthenticate is closed when its token fails to decode as a request.
 
+use std::net::SocketAddr;
+
 use fjord_tenancy::auth::{mechanism_name, msk_iam_response};
 use fjord_tenancy::{Authenticator, Identity, Mechanism};
 use kafka_protocol::messages::{
@@ -40,6 +42,8 @@ pub struct Session {
     request_id_seed: Uuid,
     authentications: u64,
     state: State,
+    /// The peer's address in Kafka's notation (`/10.0.0.7`), empty when unknown.
+    client_host: String,
 }
 
 /// The result of a SaslAuthenticate.
@@ -61,7 +65,23 @@ impl Session {
             request_id_seed,
             authentications: 0,
             state: State::Start,
+            client_host: String::new(),
         }
+    }
+
+    /// Records the address the connection comes from; group coordinators report it as the
+    /// client host of the members this connection joins.
+    pub fn with_peer(mut self, peer: SocketAddr) -> Self {
+        // Kafka renders `InetAddress.toString()` with an empty host name: `/ip`. A dual-stack
+        // listener sees IPv4 clients as `::ffff:a.b.c.d`; show them as the IPv4 they are.
+        self.client_host = format!("/{}", peer.ip().to_canonical());
+        self
+    }
+
+    /// The peer's address as Kafka's DescribeGroups shows it (`/10.0.0.7`); empty when the
+    /// session was created without one.
+    pub fn client_host(&self) -> &str {
+        &self.client_host
     }
 
     /// The authenticated identity, if any.
@@ -219,5 +239,25 @@ fn failure(code: ResponseError, message: String, delayed: bool) -> AuthOutcome {
         response,
         close: Some(ConnectionError::Sasl(message)),
         delayed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_host_is_the_peer_ip_in_kafka_notation() {
+        let host = |peer: &str| {
+            Session::new(Uuid::nil())
+                .with_peer(peer.parse().unwrap())
+                .client_host()
+                .to_owned()
+        };
+        assert_eq!(host("10.0.0.7:50123"), "/10.0.0.7");
+        assert_eq!(host("[2001:db8::1]:9098"), "/2001:db8::1");
+        // An IPv4 client seen through a dual-stack listener.
+        assert_eq!(host("[::ffff:10.0.0.7]:50123"), "/10.0.0.7");
+        assert_eq!(Session::new(Uuid::nil()).client_host(), "");
     }
 }

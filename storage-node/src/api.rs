@@ -201,6 +201,12 @@ pub struct GroupRequest {
     pub api_version: i16,
     /// The encoded request body (without the request header).
     pub body: Bytes,
+    /// The `client.id` of the Kafka request header: what DescribeGroups reports as a member's
+    /// client id (and the prefix of member ids the coordinator hands out).
+    pub client_id: String,
+    /// The client's address as the gateway saw it (e.g. `/10.0.0.7`): what DescribeGroups
+    /// reports as a member's client host.
+    pub client_host: String,
 }
 
 /// The encoded Kafka response body (without the response header).

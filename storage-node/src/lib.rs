@@ -13,7 +13,8 @@
 //! - [`node`]: [`StorageNode`], which ties WAL, partitions, tiering and groups together;
 //!   [`config`] its settings and clock.
 //! - [`partition`]: per-partition state, batch validation and offset assignment, idempotent
-//!   producers, the tail cache; `produce` and `fetch` (private) are the data path on top.
+//!   producers, the tail cache, record-level lookups; `produce`, `fetch` and `list_offsets`
+//!   (private) are the data path on top.
 //! - [`tiering`]: upload to object storage (object format), manifest commit, WAL trim,
 //!   retention.
 //! - [`wal`]: the write-ahead log.
@@ -22,6 +23,7 @@ pub mod api;
 pub mod config;
 mod fetch;
 pub mod groups;
+mod list_offsets;
 pub mod node;
 pub mod partition;
 mod produce;

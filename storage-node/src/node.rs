@@ -20,7 +20,7 @@ use tracing::{info, warn};
 
 use crate::api::*;
 use crate::config::{Clock, NodeConfig, SystemClock};
-use crate::groups::GroupCoordinator;
+use crate::groups::{ClientInfo, GroupCoordinator};
 use crate::partition::cache::TailCache;
 use crate::partition::codes::{NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION};
 use crate::partition::{Partition, PartitionKey};
@@ -308,7 +308,13 @@ impl NodeApi for StorageNode {
         self.handle_delete_records(req).await
     }
 
-    async fn group(&self, req: GroupRequest) -> Result<GroupResponse, NodeError> {
-        self.groups.handle(req, self.clock.now_ms()).await
+    async fn group(&self, mut req: GroupRequest) -> Result<GroupResponse, NodeError> {
+        let client = ClientInfo {
+            client_id: std::mem::take(&mut req.client_id),
+            client_host: std::mem::take(&mut req.client_host),
+        };
+        self.groups
+            .handle_from(req, &client, self.clock.now_ms())
+            .await
     }
 }

@@ -185,14 +185,7 @@ impl OAuthToken {
                 other => req.extra_params.push((other, value)),
             }
         }
-        for (name, value) in [
-            ("Action", req.action),
-            ("X-Amz-Algorithm", req.algorithm),
-            ("X-Amz-Credential", req.credential),
-            ("X-Amz-Date", req.date),
-            ("X-Amz-Expires", req.expires),
-            ("X-Amz-SignedHeaders", req.signed_headers),
-        ] {
+        for (name, value) in req.required_params() {
             if value.is_empty() {
                 return Err(malformed("OAUTHBEARER", format!("token URL lacks {name}")));
             }

@@ -204,23 +204,21 @@ fn aad(context: &str) -> Vec<u8> {
 /// The file is written under a temporary name, synced, then hard-linked into place: a reader
 /// never sees a half-written file, and `link` refuses to replace an existing one.
 pub(crate) fn create_exclusive(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
-    let tmp = tempfile_in(dir)?;
-    {
-        let mut f = open_private(&tmp.0)?;
-        f.write_all(contents)?;
-        f.sync_all()?;
-    }
-    fs::hard_link(&tmp.0, path)?;
-    sync_dir(dir)
+    publish_private(path, contents, |tmp, path| fs::hard_link(tmp, path))
 }
 
 /// Replaces `path` atomically with `contents` (mode 0600).
 pub(crate) fn replace_private(path: &Path, contents: &[u8]) -> io::Result<()> {
+    publish_private(path, contents, |tmp, path| fs::rename(tmp, path))
+}
+
+/// Writes `contents` (mode 0600) to a synced temporary file next to `path`, moves it into place
+/// with `place(tmp, path)`, then syncs the directory so the new name is durable too.
+fn publish_private(
+    path: &Path,
+    contents: &[u8],
+    place: impl FnOnce(&Path, &Path) -> io::Result<()>,
+) -> io::Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -232,7 +230,7 @@ pub(crate) fn replace_private(path: &Path, contents: &[u8]) -> io::Result<()> {
         f.write_all(contents)?;
         f.sync_all()?;
     }
-    fs::rename(&tmp.0, path)?;
+    place(&tmp.0, path)?;
     sync_dir(dir)
 }
 

@@ -143,6 +143,21 @@ pub struct PresignedRequest<'a> {
     pub extra_params: Vec<(&'a str, &'a str)>,
 }
 
+impl<'a> PresignedRequest<'a> {
+    /// The parameters every presign carries, by their query names: all but the optional
+    /// security token, the signature and extra parameters.
+    pub(crate) fn required_params(&self) -> [(&'static str, &'a str); 6] {
+        [
+            ("Action", self.action),
+            ("X-Amz-Algorithm", self.algorithm),
+            ("X-Amz-Credential", self.credential),
+            ("X-Amz-Date", self.date),
+            ("X-Amz-Expires", self.expires),
+            ("X-Amz-SignedHeaders", self.signed_headers),
+        ]
+    }
+}
+
 impl fmt::Debug for PresignedRequest<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The session token is a bearer credential: never print it.
@@ -291,14 +306,7 @@ impl CheckedPresign<'_> {
 
     fn string_to_sign(&self) -> String {
         let req = self.req;
-        let mut params: Vec<(&str, &str)> = vec![
-            ("Action", req.action),
-            ("X-Amz-Algorithm", req.algorithm),
-            ("X-Amz-Credential", req.credential),
-            ("X-Amz-Date", req.date),
-            ("X-Amz-Expires", req.expires),
-            ("X-Amz-SignedHeaders", req.signed_headers),
-        ];
+        let mut params: Vec<(&str, &str)> = req.required_params().to_vec();
         if let Some(token) = req.security_token {
             params.push(("X-Amz-Security-Token", token));
         }

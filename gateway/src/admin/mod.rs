@@ -86,6 +86,86 @@ pub(crate) fn unsupported_resource(resource_type: i8) -> Failure {
     }
 }
 
+/// A resource of AlterConfigs or IncrementalAlterConfigs: the two requests and their responses
+/// share this shape, with different generated types.
+pub(crate) trait AlterResource {
+    /// The per-resource entry of the response.
+    type Response;
+    /// `(resource type, resource name)`.
+    fn key(&self) -> (i8, &str);
+    /// The response entry reporting `code` and `message` for this resource.
+    fn respond(&self, code: i16, message: Option<StrBytes>) -> Self::Response;
+}
+
+/// Implements [`AlterResource`] for a request resource type and its response entry type (the
+/// generated types of both APIs have the same fields).
+macro_rules! alter_resource {
+    ($resource:ty => $response:ty) => {
+        impl AlterResource for $resource {
+            type Response = $response;
+
+            fn key(&self) -> (i8, &str) {
+                (self.resource_type, self.resource_name.as_str())
+            }
+
+            fn respond(&self, code: i16, message: Option<StrBytes>) -> Self::Response {
+                <$response>::default()
+                    .with_resource_type(self.resource_type)
+                    .with_resource_name(self.resource_name.clone())
+                    .with_error_code(code)
+                    .with_error_message(message)
+            }
+        }
+    };
+}
+
+alter_resource!(
+    kafka_protocol::messages::alter_configs_request::AlterConfigsResource
+        => kafka_protocol::messages::alter_configs_response::AlterConfigsResourceResponse
+);
+alter_resource!(
+    kafka_protocol::messages::incremental_alter_configs_request::AlterConfigsResource
+        => kafka_protocol::messages::incremental_alter_configs_response::AlterConfigsResourceResponse
+);
+
+/// The common part of the Alter*Configs handlers: refuses duplicated and non-topic resources,
+/// runs `alter` on the rest, one at a time, and answers each in request order. `api` names the
+/// request in logs.
+pub(crate) async fn alter_each<'r, R, F, Fut>(
+    api: &'static str,
+    resources: &'r [R],
+    alter: F,
+) -> Vec<R::Response>
+where
+    R: AlterResource,
+    F: Fn(&'r R) -> Fut,
+    Fut: std::future::Future<Output = Result<(), Failure>>,
+{
+    let keys: Vec<(i8, &str)> = resources.iter().map(R::key).collect();
+    let dup = duplicates(&keys);
+    let mut responses = Vec::with_capacity(resources.len());
+    for ((resource, (kind, name)), is_dup) in resources.iter().zip(&keys).zip(dup) {
+        let outcome = if is_dup {
+            Err(Failure::new(
+                ResponseError::InvalidRequest,
+                "the resource appears more than once in the request",
+            ))
+        } else if *kind != resource_type::TOPIC {
+            Err(unsupported_resource(*kind))
+        } else {
+            alter(resource).await
+        };
+        responses.push(match outcome {
+            Ok(()) => resource.respond(0, None),
+            Err(f) => {
+                tracing::info!(api, resource = name, code = f.code, message = %f.message, "config change refused");
+                resource.respond(f.code, f.message())
+            }
+        });
+    }
+    responses
+}
+
 /// Indexes of items whose key appears more than once in a request: Kafka refuses all copies.
 pub(crate) fn duplicates<K: std::hash::Hash + Eq>(keys: &[K]) -> Vec<bool> {
     let mut counts: std::collections::HashMap<&K, usize> =

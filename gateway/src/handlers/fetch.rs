@@ -12,10 +12,9 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 use tracing::warn;
 
-use super::offsets::route;
-use super::produce::clone_err;
 use super::{
-    check_epoch, invalidate_stale, owner, scatter, stale_topics, ByNode, Ctx, NodeAnswer, Slot,
+    check_epoch, invalidate_stale, owner, route_topic, scatter, stale_topics, ByNode, Ctx,
+    NodeAnswer, Slot,
 };
 use crate::error::RequestError;
 
@@ -31,16 +30,19 @@ pub(crate) async fn fetch(ctx: Ctx<'_>, req: FetchRequest) -> FetchResponse {
     let mut results: Vec<Vec<Result<FetchPartitionResult, RequestError>>> = Vec::new();
     let mut names: Vec<Option<String>> = Vec::new();
     let mut by_node: ByNode<FetchPartition> = ByNode::new();
-    for (ti, topic) in req.topics.iter().enumerate() {
+    for topic in &req.topics {
         let info = if v >= 13 {
             ctx.topic_by_id(topic.topic_id).await
         } else {
             ctx.topic(topic.topic.as_str()).await
         };
         names.push(info.as_ref().ok().map(|i| i.topic.name.clone()));
-        let mut slots = Vec::with_capacity(topic.partitions.len());
-        for (pi, p) in topic.partitions.iter().enumerate() {
-            let routed = info.as_ref().map_err(clone_err).and_then(|info| {
+        route_topic(
+            &mut by_node,
+            &mut results,
+            &info,
+            &topic.partitions,
+            |info, p| {
                 let o = owner(info, p.partition)?;
                 if v >= 9 {
                     check_epoch(p.current_leader_epoch, o.epoch)?;
@@ -54,10 +56,8 @@ pub(crate) async fn fetch(ctx: Ctx<'_>, req: FetchRequest) -> FetchResponse {
                         max_bytes: u32::try_from(p.partition_max_bytes).unwrap_or(0),
                     },
                 ))
-            });
-            slots.push(route(&mut by_node, routed, (ti, pi)));
-        }
-        results.push(slots);
+            },
+        );
     }
 
     let max_wait_ms = u32::try_from(req.max_wait_ms).unwrap_or(0);

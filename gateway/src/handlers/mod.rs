@@ -30,6 +30,10 @@ pub(crate) struct Ctx<'a> {
     pub cluster: Uuid,
     pub version: i16,
     pub now_ms: i64,
+    /// The request header's `client.id`, for the group coordinator's member records.
+    pub client_id: &'a str,
+    /// The connection's peer (`/10.0.0.7`), for the group coordinator's member records.
+    pub client_host: &'a str,
 }
 
 impl Ctx<'_> {
@@ -108,22 +112,20 @@ macro_rules! typed {
 }
 
 impl Gateway {
-    /// Handles a request of an authenticated connection to `cluster`.
+    /// Handles a request of an authenticated connection to `ctx.cluster` (`ctx.gw` is `self`).
     pub(crate) async fn handle_authenticated(
         &self,
+        ctx: Ctx<'_>,
         api: ApiKey,
-        version: i16,
         corr: i32,
         mut body: Bytes,
-        cluster: Uuid,
-        now_ms: i64,
     ) -> Outcome {
-        let ctx = Ctx {
-            gw: self,
+        let Ctx {
             cluster,
             version,
             now_ms,
-        };
+            ..
+        } = ctx;
         let svc = &*self.topics;
         match api {
             ApiKey::Metadata => {
@@ -270,6 +272,37 @@ where
             (slots, res)
         });
     futures::future::join_all(sends).await
+}
+
+/// Routes the partitions of the next topic of a request (its index is `results.len()`): each
+/// gets a row entry in `results`, a placeholder while it is queued in `by_node` for its owner's
+/// node, or its routing error. `build` makes the node's partition and picks the node; it runs
+/// only when the topic was found.
+pub(crate) fn route_topic<T, P, R>(
+    by_node: &mut ByNode<P>,
+    results: &mut Vec<Vec<Result<R, RequestError>>>,
+    info: &Result<Arc<TopicInfo>, RequestError>,
+    partitions: &[T],
+    mut build: impl FnMut(&TopicInfo, &T) -> Result<(String, P), RequestError>,
+) {
+    let ti = results.len();
+    let mut row = Vec::with_capacity(partitions.len());
+    for (pi, p) in partitions.iter().enumerate() {
+        let routed = match info {
+            Ok(info) => build(info, p),
+            Err(e) => Err(produce::clone_err(e)),
+        };
+        row.push(match routed {
+            Ok((node, part)) => {
+                let e = by_node.entry(node).or_default();
+                e.0.push((ti, pi));
+                e.1.push(part);
+                awaiting()
+            }
+            Err(e) => Err(e),
+        });
+    }
+    results.push(row);
 }
 
 /// Puts per-node results back at their request positions.

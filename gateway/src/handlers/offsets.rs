@@ -1,6 +1,8 @@
 //! ListOffsets, OffsetForLeaderEpoch and DeleteRecords: per-partition requests routed to the
 //! owning nodes.
 
+use std::sync::Arc;
+
 use fjord_storage_node::api::{
     DeleteRecordsPartition, DeleteRecordsPartitionResult,
     ListOffsetsPartition as NodeListPartition, ListOffsetsPartitionResult,
@@ -20,48 +22,41 @@ use kafka_protocol::messages::{
     OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse,
 };
 
-use super::produce::clone_err;
 use super::{
-    awaiting, check_epoch, invalidate_stale, owner, per_node, scatter, stale_topics, ByNode, Ctx,
+    check_epoch, invalidate_stale, owner, per_node, route_topic, scatter, stale_topics, ByNode, Ctx,
 };
 use crate::error::RequestError;
+use crate::topics::TopicInfo;
 
 /// `timestamp` of ListOffsets meaning "the latest offset".
 const LATEST: i64 = -1;
 
 pub(crate) async fn list_offsets(ctx: Ctx<'_>, req: ListOffsetsRequest) -> ListOffsetsResponse {
     let v = ctx.version;
-    let mut results = Vec::new();
-    let mut by_node: ByNode<NodeListPartition> = ByNode::new();
-    for (ti, topic) in req.topics.iter().enumerate() {
-        let info = ctx.topic(topic.name.as_str()).await;
-        let mut slots = Vec::new();
-        for (pi, p) in topic.partitions.iter().enumerate() {
-            let routed = info.as_ref().map_err(clone_err).and_then(|info| {
-                let o = owner(info, p.partition_index)?;
-                if v >= 4 {
-                    check_epoch(p.current_leader_epoch, o.epoch)?;
-                }
-                Ok((
-                    o.node_id.clone(),
-                    NodeListPartition {
-                        topic_id: info.topic.id,
-                        partition: p.partition_index,
-                        timestamp: p.timestamp,
-                    },
-                ))
-            });
-            slots.push(route(&mut by_node, routed, (ti, pi)));
+    let topics = req
+        .topics
+        .iter()
+        .map(|t| (t.name.as_str(), &t.partitions[..]));
+    let Routed {
+        mut results,
+        by_node,
+        ..
+    } = route_by_name(ctx, topics, |info, p| {
+        let o = owner(info, p.partition_index)?;
+        if v >= 4 {
+            check_epoch(p.current_leader_epoch, o.epoch)?;
         }
-        results.push(slots);
-    }
-    let answers = per_node(ctx, by_node, |api, partitions| async move {
-        api.list_offsets(NodeList { partitions })
-            .await
-            .map(|r| r.partitions)
+        Ok((
+            o.node_id.clone(),
+            NodeListPartition {
+                topic_id: info.topic.id,
+                partition: p.partition_index,
+                timestamp: p.timestamp,
+            },
+        ))
     })
     .await;
-    scatter(&mut results, answers);
+    list_on_nodes(ctx, by_node, &mut results).await;
     let names = req.topics.iter().map(|t| Some(t.name.as_str()));
     invalidate_stale(ctx, stale_topics(names, &results, |r| r.error_code)).await;
     let topics = req
@@ -113,67 +108,56 @@ pub(crate) async fn offset_for_leader_epoch(
     ctx: Ctx<'_>,
     req: OffsetForLeaderEpochRequest,
 ) -> OffsetForLeaderEpochResponse {
-    let mut results = Vec::new();
-    let mut epochs = Vec::new();
-    let mut by_node: ByNode<NodeListPartition> = ByNode::new();
-    for (ti, topic) in req.topics.iter().enumerate() {
-        let info = ctx.topic(topic.topic.as_str()).await;
-        let mut slots = Vec::new();
-        let mut topic_epochs = Vec::new();
-        for (pi, p) in topic.partitions.iter().enumerate() {
-            let routed = info.as_ref().map_err(clone_err).and_then(|info| {
-                let o = owner(info, p.partition)?;
-                check_epoch(p.current_leader_epoch, o.epoch)?;
-                if p.leader_epoch > o.epoch {
-                    return Err(RequestError::FencedLeaderEpoch {
-                        client: p.leader_epoch,
-                        known: o.epoch,
-                    });
-                }
-                Ok((
-                    o.node_id.clone(),
-                    NodeListPartition {
-                        topic_id: info.topic.id,
-                        partition: p.partition,
-                        timestamp: LATEST,
-                    },
-                ))
+    let topics = req
+        .topics
+        .iter()
+        .map(|t| (t.topic.as_str(), &t.partitions[..]));
+    let Routed {
+        infos,
+        mut results,
+        by_node,
+    } = route_by_name(ctx, topics, |info, p| {
+        let o = owner(info, p.partition)?;
+        check_epoch(p.current_leader_epoch, o.epoch)?;
+        if p.leader_epoch > o.epoch {
+            return Err(RequestError::FencedLeaderEpoch {
+                client: p.leader_epoch,
+                known: o.epoch,
             });
-            topic_epochs.push(
-                info.as_ref()
-                    .ok()
-                    .and_then(|i| owner(i, p.partition).ok())
-                    .map_or(-1, |o| o.epoch),
-            );
-            slots.push(route(&mut by_node, routed, (ti, pi)));
         }
-        results.push(slots);
-        epochs.push(topic_epochs);
-    }
-    let answers = per_node(ctx, by_node, |api, partitions| async move {
-        api.list_offsets(NodeList { partitions })
-            .await
-            .map(|r| r.partitions)
+        Ok((
+            o.node_id.clone(),
+            NodeListPartition {
+                topic_id: info.topic.id,
+                partition: p.partition,
+                timestamp: LATEST,
+            },
+        ))
     })
     .await;
-    scatter(&mut results, answers);
+    list_on_nodes(ctx, by_node, &mut results).await;
     let names = req.topics.iter().map(|t| Some(t.topic.as_str()));
     invalidate_stale(ctx, stale_topics(names, &results, |r| r.error_code)).await;
     let topics = req
         .topics
         .iter()
         .zip(results)
-        .zip(epochs)
-        .map(|((t, parts), topic_epochs)| {
+        .zip(infos)
+        .map(|((t, parts), info)| {
             let partitions = t
                 .partitions
                 .iter()
                 .zip(parts)
-                .zip(topic_epochs)
-                .map(|((p, r), epoch)| {
+                .map(|(p, r)| {
                     let base = EpochEndOffset::default().with_partition(p.partition);
                     match r {
                         Ok(r) if r.error_code == 0 => {
+                            // The owner's epoch as this gateway routed by it.
+                            let epoch = info
+                                .as_ref()
+                                .ok()
+                                .and_then(|i| owner(i, p.partition).ok())
+                                .map_or(-1, |o| o.epoch);
                             base.with_leader_epoch(epoch).with_end_offset(r.offset)
                         }
                         Ok(r) => base.with_error_code(r.error_code),
@@ -193,27 +177,26 @@ pub(crate) async fn delete_records(
     ctx: Ctx<'_>,
     req: DeleteRecordsRequest,
 ) -> DeleteRecordsResponse {
-    let mut results = Vec::new();
-    let mut by_node: ByNode<DeleteRecordsPartition> = ByNode::new();
-    for (ti, topic) in req.topics.iter().enumerate() {
-        let info = ctx.topic(topic.name.as_str()).await;
-        let mut slots = Vec::new();
-        for (pi, p) in topic.partitions.iter().enumerate() {
-            let routed = info.as_ref().map_err(clone_err).and_then(|info| {
-                let o = owner(info, p.partition_index)?;
-                Ok((
-                    o.node_id.clone(),
-                    DeleteRecordsPartition {
-                        topic_id: info.topic.id,
-                        partition: p.partition_index,
-                        offset: p.offset,
-                    },
-                ))
-            });
-            slots.push(route(&mut by_node, routed, (ti, pi)));
-        }
-        results.push(slots);
-    }
+    let topics = req
+        .topics
+        .iter()
+        .map(|t| (t.name.as_str(), &t.partitions[..]));
+    let Routed {
+        mut results,
+        by_node,
+        ..
+    } = route_by_name(ctx, topics, |info, p| {
+        let o = owner(info, p.partition_index)?;
+        Ok((
+            o.node_id.clone(),
+            DeleteRecordsPartition {
+                topic_id: info.topic.id,
+                partition: p.partition_index,
+                offset: p.offset,
+            },
+        ))
+    })
+    .await;
     let answers = per_node(ctx, by_node, |api, partitions| async move {
         api.delete_records(NodeDelete { partitions })
             .await
@@ -251,20 +234,54 @@ pub(crate) async fn delete_records(
     DeleteRecordsResponse::default().with_topics(topics)
 }
 
-/// Queues a routed partition for its node, returning the placeholder (or the routing error)
-/// for its result slot.
-pub(crate) fn route<P, R>(
-    by_node: &mut ByNode<P>,
-    routed: Result<(String, P), RequestError>,
-    slot: (usize, usize),
-) -> Result<R, RequestError> {
-    match routed {
-        Ok((node, p)) => {
-            let e = by_node.entry(node).or_default();
-            e.0.push(slot);
-            e.1.push(p);
-            awaiting()
-        }
-        Err(e) => Err(e),
+/// A request's topics, looked up by name, with their partitions routed.
+struct Routed<P, R> {
+    /// Each topic as found (or why not), in request order.
+    infos: Vec<Result<Arc<TopicInfo>, RequestError>>,
+    /// Per topic and partition: a placeholder until the node answers, or the routing error.
+    results: Vec<Vec<Result<R, RequestError>>>,
+    /// What to send to each node.
+    by_node: ByNode<P>,
+}
+
+/// Looks up each `(name, partitions)` topic of a request and routes its partitions with
+/// `build` (see [`route_topic`]).
+async fn route_by_name<'t, T: 't, P, R>(
+    ctx: Ctx<'_>,
+    topics: impl Iterator<Item = (&'t str, &'t [T])>,
+    mut build: impl FnMut(&TopicInfo, &T) -> Result<(String, P), RequestError>,
+) -> Routed<P, R> {
+    let mut routed = Routed {
+        infos: Vec::new(),
+        results: Vec::new(),
+        by_node: ByNode::new(),
+    };
+    for (name, partitions) in topics {
+        let info = ctx.topic(name).await;
+        route_topic(
+            &mut routed.by_node,
+            &mut routed.results,
+            &info,
+            partitions,
+            &mut build,
+        );
+        routed.infos.push(info);
     }
+    routed
+}
+
+/// Asks the owners of `by_node`'s partitions for their offsets and puts the answers in
+/// `results`.
+async fn list_on_nodes(
+    ctx: Ctx<'_>,
+    by_node: ByNode<NodeListPartition>,
+    results: &mut [Vec<Result<ListOffsetsPartitionResult, RequestError>>],
+) {
+    let answers = per_node(ctx, by_node, |api, partitions| async move {
+        api.list_offsets(NodeList { partitions })
+            .await
+            .map(|r| r.partitions)
+    })
+    .await;
+    scatter(results, answers);
 }

@@ -12,8 +12,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use tracing::{debug, warn};
 
-use super::offsets::route;
-use super::{invalidate_stale, owner, per_node, scatter, stale_topics, ByNode, Ctx};
+use super::{invalidate_stale, owner, per_node, route_topic, scatter, stale_topics, ByNode, Ctx};
 use crate::error::RequestError;
 
 /// Handles a produce; `None` when the client asked for no response (acks=0).
@@ -23,7 +22,7 @@ pub(crate) async fn produce(ctx: Ctx<'_>, req: ProduceRequest) -> Option<Produce
     let mut results: Vec<Vec<Result<ProducePartitionResult, RequestError>>> = Vec::new();
     let mut by_node: ByNode<ProducePartition> = ByNode::new();
     let transactional = req.transactional_id.is_some();
-    for (ti, topic) in req.topic_data.iter().enumerate() {
+    for topic in &req.topic_data {
         let info = if transactional {
             Err(RequestError::Unsupported(
                 "transactions are not supported yet",
@@ -31,9 +30,12 @@ pub(crate) async fn produce(ctx: Ctx<'_>, req: ProduceRequest) -> Option<Produce
         } else {
             ctx.topic(topic.name.as_str()).await
         };
-        let mut slots = Vec::with_capacity(topic.partition_data.len());
-        for (pi, part) in topic.partition_data.iter().enumerate() {
-            let routed = info.as_ref().map_err(clone_err).and_then(|info| {
+        route_topic(
+            &mut by_node,
+            &mut results,
+            &info,
+            &topic.partition_data,
+            |info, part| {
                 let o = owner(info, part.index)?;
                 let records = part.records.clone().ok_or_else(|| {
                     RequestError::Invalid("produce without a record batch".into())
@@ -47,10 +49,8 @@ pub(crate) async fn produce(ctx: Ctx<'_>, req: ProduceRequest) -> Option<Produce
                         records,
                     },
                 ))
-            });
-            slots.push(route(&mut by_node, routed, (ti, pi)));
-        }
-        results.push(slots);
+            },
+        );
     }
     let answers = per_node(ctx, by_node, |api, partitions| async move {
         let req = NodeProduce {

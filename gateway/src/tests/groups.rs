@@ -61,6 +61,11 @@ async fn heartbeat_is_forwarded_verbatim_to_the_coordinator() {
         );
         // The body is the client's, byte for byte.
         assert_eq!(seen.body, encode_body(&req, 4).unwrap());
+        // The header's client id travels with it; this session was made without a peer.
+        assert_eq!(
+            (seen.client_id.as_str(), seen.client_host.as_str()),
+            ("test", "")
+        );
         for (id, n) in &env.nodes {
             assert!(n.groups.lock().is_empty(), "{id} got a request for {g}");
         }
@@ -128,6 +133,66 @@ async fn list_groups_asks_every_node() {
     let mut names: Vec<String> = resp.groups.iter().map(|g| g.group_id.to_string()).collect();
     names.sort();
     assert_eq!(names, ["g-n1", "g-n2"]);
+}
+
+#[tokio::test]
+async fn list_groups_lists_each_group_once_with_its_coordinators_state() {
+    let env = Env::new(&["n1", "n2"]).await;
+    let listed = |id: &str, state: &'static str, ptype: &'static str| {
+        ListedGroup::default()
+            .with_group_id(gid(id))
+            .with_protocol_type(StrBytes::from_static_str(ptype))
+            .with_group_state(StrBytes::from_static_str(state))
+    };
+    // Every node lists groups that only have committed offsets as Empty; "a" is coordinated
+    // (Stable) by n1 and "b" by n2, so the live entry comes first for one and last for the
+    // other.
+    let answers = [
+        (
+            "n1",
+            vec![
+                listed("a", "Stable", "consumer"),
+                listed("b", "Empty", ""),
+                listed("only-offsets", "Empty", ""),
+            ],
+        ),
+        (
+            "n2",
+            vec![
+                listed("a", "Empty", ""),
+                listed("b", "PreparingRebalance", "consumer"),
+                listed("only-offsets", "Empty", ""),
+            ],
+        ),
+    ];
+    for (id, groups) in answers {
+        *env.nodes[id].group_reply.lock() =
+            encode_body(&ListGroupsResponse::default().with_groups(groups), 4).unwrap();
+    }
+    let mut c = env.authed().await;
+    let resp: ListGroupsResponse = c
+        .call(ApiKey::ListGroups, 4, &ListGroupsRequest::default())
+        .await;
+    assert_eq!(resp.error_code, 0);
+    let mut got: Vec<(String, String, String)> = resp
+        .groups
+        .iter()
+        .map(|g| {
+            (
+                g.group_id.to_string(),
+                g.group_state.to_string(),
+                g.protocol_type.to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    let want = [
+        ("a", "Stable", "consumer"),
+        ("b", "PreparingRebalance", "consumer"),
+        ("only-offsets", "Empty", ""),
+    ]
+    .map(|(g, s, p)| (g.to_owned(), s.to_owned(), p.to_owned()));
+    assert_eq!(got, want);
 }
 
 #[tokio::test]

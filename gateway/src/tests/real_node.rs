@@ -33,72 +33,97 @@ fn name(s: &str) -> TopicName {
     TopicName(StrBytes::from_string(s.to_owned()))
 }
 
+/// A gateway in front of one real node, with the dev tenant and a 2-partition topic `real`.
+struct RealNode {
+    _dir: tempfile::TempDir,
+    gw: Arc<Gateway>,
+    tenant: DevTenant,
+}
+
+impl RealNode {
+    async fn start() -> RealNode {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn MetadataStore> =
+            Arc::new(SqliteStore::open(&dir.path().join("meta.db")).unwrap());
+        let sealer = SecretSealer::from_key([3; 32]);
+        let tenant = ensure_dev_tenant(&*store, &sealer, dir.path(), "us-east-1", NOW)
+            .await
+            .unwrap();
+        let auth = Arc::new(Authenticator::new(
+            store.clone(),
+            sealer,
+            AuthConfig {
+                region: "us-east-1".into(),
+                default_cluster: tenant.cluster.id,
+                max_clock_skew_ms: 300_000,
+            },
+        ));
+        store
+            .register_node(&NodeInfo {
+                id: "n1".into(),
+                rpc_addr: "127.0.0.1:1".into(),
+                cert_der: vec![],
+                heartbeat_ms: NOW,
+            })
+            .await
+            .unwrap();
+        let objdir = dir.path().join("objects");
+        std::fs::create_dir_all(&objdir).unwrap();
+        let objects = Arc::new(LocalFileSystem::new_with_prefix(&objdir).unwrap());
+        let node = StorageNode::open(
+            NodeConfig::new("n1", dir.path().join("wal")),
+            store.clone(),
+            objects,
+        )
+        .await
+        .unwrap();
+        let topics = Arc::new(TopicService::new(store.clone()));
+        topics
+            .create_topic(tenant.cluster.id, "real", 2, BTreeMap::new(), false, NOW)
+            .await
+            .unwrap();
+        let gw = Gateway::new(
+            GatewayConfig::new("localhost", 9092),
+            store.clone(),
+            auth,
+            topics,
+            Arc::new(One(node)),
+        )
+        .unwrap();
+        RealNode {
+            _dir: dir,
+            gw: Arc::new(gw),
+            tenant,
+        }
+    }
+
+    /// A connection on `session`, authenticated with PLAIN as the dev key.
+    async fn authed(&self, session: Session) -> Client {
+        let mut c = Client {
+            gw: self.gw.clone(),
+            session,
+            corr: 0,
+            now_ms: NOW,
+        };
+        let _: SaslHandshakeResponse = c
+            .call(
+                ApiKey::SaslHandshake,
+                1,
+                &SaslHandshakeRequest::default().with_mechanism("PLAIN".into()),
+            )
+            .await;
+        let auth: SaslAuthenticateResponse = c
+            .call(ApiKey::SaslAuthenticate, 2, &plain(&self.tenant))
+            .await;
+        assert_eq!(auth.error_code, 0);
+        c
+    }
+}
+
 #[tokio::test]
 async fn produce_fetch_and_group_offsets_through_a_real_storage_node() {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn MetadataStore> =
-        Arc::new(SqliteStore::open(&dir.path().join("meta.db")).unwrap());
-    let sealer = SecretSealer::from_key([3; 32]);
-    let tenant = ensure_dev_tenant(&*store, &sealer, dir.path(), "us-east-1", NOW)
-        .await
-        .unwrap();
-    let auth = Arc::new(Authenticator::new(
-        store.clone(),
-        sealer,
-        AuthConfig {
-            region: "us-east-1".into(),
-            default_cluster: tenant.cluster.id,
-            max_clock_skew_ms: 300_000,
-        },
-    ));
-    store
-        .register_node(&NodeInfo {
-            id: "n1".into(),
-            rpc_addr: "127.0.0.1:1".into(),
-            cert_der: vec![],
-            heartbeat_ms: NOW,
-        })
-        .await
-        .unwrap();
-    let objdir = dir.path().join("objects");
-    std::fs::create_dir_all(&objdir).unwrap();
-    let objects = Arc::new(LocalFileSystem::new_with_prefix(&objdir).unwrap());
-    let node = StorageNode::open(
-        NodeConfig::new("n1", dir.path().join("wal")),
-        store.clone(),
-        objects,
-    )
-    .await
-    .unwrap();
-    let topics = Arc::new(TopicService::new(store.clone()));
-    topics
-        .create_topic(tenant.cluster.id, "real", 2, BTreeMap::new(), false, NOW)
-        .await
-        .unwrap();
-    let gw = Gateway::new(
-        GatewayConfig::new("localhost", 9092),
-        store.clone(),
-        auth,
-        topics.clone(),
-        Arc::new(One(node)),
-    )
-    .unwrap();
-    let env_like = Client {
-        gw: Arc::new(gw),
-        session: Session::new(Uuid::from_u128(5)),
-        corr: 0,
-        now_ms: NOW,
-    };
-    let mut c = env_like;
-    let _: SaslHandshakeResponse = c
-        .call(
-            ApiKey::SaslHandshake,
-            1,
-            &SaslHandshakeRequest::default().with_mechanism("PLAIN".into()),
-        )
-        .await;
-    let auth: SaslAuthenticateResponse = c.call(ApiKey::SaslAuthenticate, 2, &plain(&tenant)).await;
-    assert_eq!(auth.error_code, 0);
+    let real = RealNode::start().await;
+    let mut c = real.authed(Session::new(Uuid::from_u128(5))).await;
 
     // Three produces to partition 1: offsets 0, 3, 5.
     let mut bases = Vec::new();
@@ -164,4 +189,48 @@ async fn produce_fetch_and_group_offsets_through_a_real_storage_node() {
             .with_partition_indexes(vec![1])]));
     let resp: OffsetFetchResponse = c.call(ApiKey::OffsetFetch, 7, &fetch).await;
     assert_eq!(resp.topics[0].partitions[0].committed_offset, 7);
+}
+
+// Paused clock: the coordinator's initial rebalance delay (3 s) passes as soon as the runtime
+// is idle instead of in real time.
+#[tokio::test(start_paused = true)]
+async fn describe_groups_shows_client_id_and_host_of_a_member_joined_through_the_gateway() {
+    let real = RealNode::start().await;
+    let peer: std::net::SocketAddr = "10.1.2.3:40000".parse().unwrap();
+    let mut c = real
+        .authed(Session::new(Uuid::from_u128(6)).with_peer(peer))
+        .await;
+    let group = || GroupId(StrBytes::from_static_str("watchers"));
+    let join = JoinGroupRequest::default()
+        .with_group_id(group())
+        .with_session_timeout_ms(10_000)
+        .with_rebalance_timeout_ms(10_000)
+        .with_protocol_type(StrBytes::from_static_str("consumer"))
+        .with_protocols(vec![
+            kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol::default()
+                .with_name(StrBytes::from_static_str("range"))
+                .with_metadata(Bytes::from_static(b"subscription")),
+        ]);
+    // v3 assigns the member id in the first JoinGroup (no MEMBER_ID_REQUIRED round trip).
+    let joined: JoinGroupResponse = c.call(ApiKey::JoinGroup, 3, &join).await;
+    assert_eq!(joined.error_code, 0);
+    // Member ids start with the request header's client id (`test`, see `request_frame`).
+    assert!(
+        joined.member_id.starts_with("test-"),
+        "{:?}",
+        joined.member_id
+    );
+
+    let describe = DescribeGroupsRequest::default().with_groups(vec![group()]);
+    let resp: DescribeGroupsResponse = c.call(ApiKey::DescribeGroups, 5, &describe).await;
+    let [described] = resp.groups.as_slice() else {
+        panic!("one group expected: {resp:?}");
+    };
+    assert_eq!(described.error_code, 0);
+    let [member] = described.members.as_slice() else {
+        panic!("one member expected: {described:?}");
+    };
+    assert_eq!(member.member_id, joined.member_id);
+    assert_eq!(member.client_id.as_str(), "test");
+    assert_eq!(member.client_host.as_str(), "/10.1.2.3");
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use fjord_metadata::{MetadataError, Topic};
+use fjord_metadata::{MetadataError, PartitionOwner, Topic};
 use tracing::{debug, info, instrument};
 use uuid::Uuid;
 
@@ -198,24 +198,12 @@ impl TopicService {
                 owners.extend(new_owners);
                 return Ok(Arc::new(TopicInfo::new(grown, owners)));
             }
-            match self.store.update_topic(&grown, &new_owners).await {
-                Ok(stored) => {
-                    info!(added, "partitions created");
-                    return self.refresh(stored).await;
-                }
-                Err(MetadataError::Conflict(why)) => {
-                    debug!(attempt, %why, "topic changed concurrently; re-reading");
-                }
-                Err(MetadataError::NotFound { .. }) => {
-                    return Err(TopicError::UnknownTopic(name.to_owned()))
-                }
-                Err(e) => return Err(e.into()),
+            if let Some(stored) = self.try_update(name, attempt, &grown, &new_owners).await? {
+                info!(added, "partitions created");
+                return self.refresh(stored).await;
             }
         }
-        Err(TopicError::Contended {
-            name: name.to_owned(),
-            attempts: self.config.conflict_attempts,
-        })
+        Err(self.contended(name))
     }
 
     /// Every known config of a topic with its effective value (read from the store, not the
@@ -276,24 +264,40 @@ impl TopicService {
                 let owners = self.store.list_partition_owners(changed.id).await?;
                 return Ok(Arc::new(TopicInfo::new(changed, owners)));
             }
-            match self.store.update_topic(&changed, &[]).await {
-                Ok(stored) => {
-                    info!(configs = ?stored.configs, "topic configs changed");
-                    return self.refresh(stored).await;
-                }
-                Err(MetadataError::Conflict(why)) => {
-                    debug!(attempt, %why, "topic changed concurrently; re-reading");
-                }
-                Err(MetadataError::NotFound { .. }) => {
-                    return Err(TopicError::UnknownTopic(name.to_owned()))
-                }
-                Err(e) => return Err(e.into()),
+            if let Some(stored) = self.try_update(name, attempt, &changed, &[]).await? {
+                info!(configs = ?stored.configs, "topic configs changed");
+                return self.refresh(stored).await;
             }
         }
-        Err(TopicError::Contended {
+        Err(self.contended(name))
+    }
+
+    /// Stores a changed topic (and the owners of new partitions) if nobody changed it since it
+    /// was read: `Ok(None)` when another writer won, so the caller re-reads and tries again.
+    async fn try_update(
+        &self,
+        name: &str,
+        attempt: u32,
+        topic: &Topic,
+        new_owners: &[PartitionOwner],
+    ) -> Result<Option<Topic>, TopicError> {
+        match self.store.update_topic(topic, new_owners).await {
+            Ok(stored) => Ok(Some(stored)),
+            Err(MetadataError::Conflict(why)) => {
+                debug!(attempt, %why, "topic changed concurrently; re-reading");
+                Ok(None)
+            }
+            Err(MetadataError::NotFound { .. }) => Err(TopicError::UnknownTopic(name.to_owned())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The error of a read-modify-write that lost every race it ran.
+    fn contended(&self, name: &str) -> TopicError {
+        TopicError::Contended {
             name: name.to_owned(),
             attempts: self.config.conflict_attempts,
-        })
+        }
     }
 
     /// Reads a topic from the store, bypassing the cache (for management decisions and for

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 use uuid::Uuid;
 
-use super::codec::{decode, encode, sb, st};
+use super::codec::{decode, encode, sb};
 use super::error::{GroupError, NONE};
 use super::registry::GroupKey;
 use super::state::{Group, GroupState};
@@ -77,10 +77,7 @@ impl GroupCoordinator {
         let req: DescribeGroupsRequest = decode(body, version)?;
         let mut described = Vec::with_capacity(req.groups.len());
         for group_id in &req.groups {
-            let key = GroupKey {
-                cluster,
-                group: st(group_id),
-            };
+            let key = GroupKey::new(cluster, group_id);
             let hosted = self
                 .registry
                 .with_group(&key, false, &self.config, |g| g.describe(version));
@@ -195,10 +192,7 @@ impl GroupCoordinator {
         let req: DeleteGroupsRequest = decode(body, version)?;
         let mut results = Vec::with_capacity(req.groups_names.len());
         for group_id in &req.groups_names {
-            let key = GroupKey {
-                cluster,
-                group: st(group_id),
-            };
+            let key = GroupKey::new(cluster, group_id);
             let code = match self.delete_group(&key).await {
                 Ok(()) => NONE,
                 Err(e) => e.code(),

@@ -6,8 +6,8 @@ use bytes::Bytes;
 use kafka_protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_protocol::messages::leave_group_response::MemberResponse;
 use kafka_protocol::messages::{
-    HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
-    LeaveGroupResponse, SyncGroupRequest, SyncGroupResponse,
+    GroupId, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse,
+    LeaveGroupRequest, LeaveGroupResponse, SyncGroupRequest, SyncGroupResponse,
 };
 use tokio::time::Instant;
 use tracing::debug;
@@ -43,10 +43,10 @@ impl GroupCoordinator {
         client: &ClientInfo,
     ) -> JoinOutcome {
         let member_id = st(&req.member_id);
-        let group_id = st(&req.group_id);
-        if group_id.is_empty() {
-            return Err((GroupError::InvalidGroupId, member_id));
-        }
+        let key = match member_group_key(cluster, &req.group_id) {
+            Ok(key) => key,
+            Err(e) => return Err((e, member_id)),
+        };
         let cfg = &self.config;
         if req.session_timeout_ms < cfg.min_session_timeout_ms
             || req.session_timeout_ms > cfg.max_session_timeout_ms
@@ -81,10 +81,6 @@ impl GroupCoordinator {
             require_known_member_id: version >= 4,
             new_member_id: format!("{prefix}-{}", Uuid::new_v4()),
         };
-        let key = GroupKey {
-            cluster,
-            group: group_id,
-        };
         let fallback_id = params.member_id.clone();
         let action = self
             .registry
@@ -107,43 +103,9 @@ impl GroupCoordinator {
         version: i16,
     ) -> Result<Bytes, NodeError> {
         let req: SyncGroupRequest = decode(body, version)?;
-        let group_id = st(&req.group_id);
-        let outcome = if group_id.is_empty() {
-            Err(GroupError::InvalidGroupId)
-        } else {
-            let key = GroupKey {
-                cluster,
-                group: group_id,
-            };
-            let params = SyncParams {
-                member_id: st(&req.member_id),
-                instance_id: req.group_instance_id.as_ref().map(st),
-                generation: req.generation_id,
-                protocol_type: req.protocol_type.as_ref().map(st),
-                protocol_name: req.protocol_name.as_ref().map(st),
-                assignments: req
-                    .assignments
-                    .iter()
-                    .map(|a| (st(&a.member_id), a.assignment.clone()))
-                    .collect(),
-            };
-            let cfg = &self.config;
-            match self
-                .registry
-                .with_group(&key, false, cfg, |g| g.sync(params, Instant::now()))
-            {
-                None => Err(GroupError::UnknownMemberId),
-                Some(SyncAction::Done(outcome)) => outcome,
-                Some(SyncAction::Wait(rx)) => self
-                    .registry
-                    .wait(&key, cfg, rx)
-                    .await
-                    .unwrap_or(Err(GroupError::RebalanceInProgress)),
-            }
-        };
-        let (ptype, pname) = match (&outcome, version >= 5) {
-            (Ok(_), true) => self.protocol_of(cluster, &st(&req.group_id)),
-            _ => (None, None),
+        let (outcome, (ptype, pname)) = match member_group_key(cluster, &req.group_id) {
+            Err(e) => (Err(e), (None, None)),
+            Ok(key) => self.sync_outcome(&key, &req, version).await,
         };
         if let Err(e) = &outcome {
             debug!(error = %e, "sync group refused");
@@ -156,14 +118,50 @@ impl GroupCoordinator {
         encode(&resp, version)
     }
 
-    /// The group's protocol type and name (for SyncGroup v5+ answers).
-    fn protocol_of(&self, cluster: Uuid, group: &str) -> (Option<String>, Option<String>) {
-        let key = GroupKey {
-            cluster,
-            group: group.to_string(),
+    /// SyncGroup on an existing key: the member's assignment and, from v5 on when it succeeds,
+    /// the group's protocol type and name.
+    async fn sync_outcome(
+        &self,
+        key: &GroupKey,
+        req: &SyncGroupRequest,
+        version: i16,
+    ) -> (Result<Bytes, GroupError>, (Option<String>, Option<String>)) {
+        let params = SyncParams {
+            member_id: st(&req.member_id),
+            instance_id: req.group_instance_id.as_ref().map(st),
+            generation: req.generation_id,
+            protocol_type: req.protocol_type.as_ref().map(st),
+            protocol_name: req.protocol_name.as_ref().map(st),
+            assignments: req
+                .assignments
+                .iter()
+                .map(|a| (st(&a.member_id), a.assignment.clone()))
+                .collect(),
         };
+        let cfg = &self.config;
+        let outcome = match self
+            .registry
+            .with_group(key, false, cfg, |g| g.sync(params, Instant::now()))
+        {
+            None => Err(GroupError::UnknownMemberId),
+            Some(SyncAction::Done(outcome)) => outcome,
+            Some(SyncAction::Wait(rx)) => self
+                .registry
+                .wait(key, cfg, rx)
+                .await
+                .unwrap_or(Err(GroupError::RebalanceInProgress)),
+        };
+        let protocol = match (&outcome, version >= 5) {
+            (Ok(_), true) => self.protocol_of(key),
+            _ => (None, None),
+        };
+        (outcome, protocol)
+    }
+
+    /// The group's protocol type and name (for SyncGroup v5+ answers).
+    fn protocol_of(&self, key: &GroupKey) -> (Option<String>, Option<String>) {
         self.registry
-            .with_group(&key, false, &self.config, |g| {
+            .with_group(key, false, &self.config, |g| {
                 (g.protocol_type.clone(), g.protocol_name.clone())
             })
             .unwrap_or((None, None))
@@ -176,14 +174,7 @@ impl GroupCoordinator {
         version: i16,
     ) -> Result<Bytes, NodeError> {
         let req: HeartbeatRequest = decode(body, version)?;
-        let group_id = st(&req.group_id);
-        let result = if group_id.is_empty() {
-            Err(GroupError::InvalidGroupId)
-        } else {
-            let key = GroupKey {
-                cluster,
-                group: group_id,
-            };
+        let result = member_group_key(cluster, &req.group_id).and_then(|key| {
             let member = st(&req.member_id);
             let instance = req.group_instance_id.as_ref().map(st);
             self.registry
@@ -196,7 +187,7 @@ impl GroupCoordinator {
                     )
                 })
                 .unwrap_or(Err(GroupError::UnknownMemberId))
-        };
+        });
         let resp = HeartbeatResponse::default().with_error_code(code_of(result.err().as_ref()));
         encode(&resp, version)
     }
@@ -222,20 +213,13 @@ impl GroupCoordinator {
                 instance_id: None,
             }]
         };
-        let group_id = st(&req.group_id);
-        let result = if group_id.is_empty() {
-            Err(GroupError::InvalidGroupId)
-        } else {
-            let key = GroupKey {
-                cluster,
-                group: group_id,
-            };
+        let result = member_group_key(cluster, &req.group_id).and_then(|key| {
             let cfg = &self.config;
             self.registry
                 .with_group(&key, false, cfg, |g| g.leave(&leaving, Instant::now(), cfg))
                 // An unknown group knows none of the members.
                 .unwrap_or_else(|| Ok(vec![Some(GroupError::UnknownMemberId); leaving.len()]))
-        };
+        });
         let resp = match result {
             Err(e) => LeaveGroupResponse::default().with_error_code(e.code()),
             Ok(errors) if version < 3 => {
@@ -258,6 +242,15 @@ impl GroupCoordinator {
         };
         encode(&resp, version)
     }
+}
+
+/// The key of the group a member request names: an empty group id is INVALID_GROUP_ID, as
+/// Kafka's coordinator answers the membership APIs.
+fn member_group_key(cluster: Uuid, group_id: &GroupId) -> Result<GroupKey, GroupError> {
+    if group_id.is_empty() {
+        return Err(GroupError::InvalidGroupId);
+    }
+    Ok(GroupKey::new(cluster, group_id))
 }
 
 fn millis(ms: i32) -> Duration {

@@ -89,10 +89,7 @@ impl GroupCoordinator {
         now_ms: i64,
     ) -> Result<Bytes, NodeError> {
         let req: OffsetCommitRequest = decode(body, version)?;
-        let key = GroupKey {
-            cluster,
-            group: st(&req.group_id),
-        };
+        let key = GroupKey::new(cluster, &req.group_id);
         // Serialise with DeleteGroups of this group (see Registry::offset_lock).
         let _write = self.registry.offset_lock(&key).lock().await;
         let member_id = st(&req.member_id);

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+use kafka_protocol::protocol::StrBytes;
 use parking_lot::Mutex;
 use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
@@ -22,6 +23,16 @@ use super::state::{Group, GroupState};
 pub(crate) struct GroupKey {
     pub cluster: Uuid,
     pub group: String,
+}
+
+impl GroupKey {
+    /// The key of the group named `group` on the wire.
+    pub(crate) fn new(cluster: Uuid, group: &StrBytes) -> Self {
+        Self {
+            cluster,
+            group: group.to_string(),
+        }
+    }
 }
 
 /// One hosted group.

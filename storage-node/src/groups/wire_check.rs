@@ -85,26 +85,14 @@ impl Cursor<'_> {
         Ok(())
     }
 
-    fn i16(&mut self) -> Result<i16, Malformed> {
-        match self.buf {
-            [a, b, rest @ ..] => {
-                let v = i16::from_be_bytes([*a, *b]);
-                self.buf = rest;
-                Ok(v)
-            }
-            _ => Err(Malformed("truncated")),
-        }
-    }
-
-    fn i32(&mut self) -> Result<i32, Malformed> {
-        match self.buf {
-            [a, b, c, d, rest @ ..] => {
-                let v = i32::from_be_bytes([*a, *b, *c, *d]);
-                self.buf = rest;
-                Ok(v)
-            }
-            _ => Err(Malformed("truncated")),
-        }
+    /// The next `N` bytes.
+    fn take<const N: usize>(&mut self) -> Result<[u8; N], Malformed> {
+        let (head, rest) = self
+            .buf
+            .split_first_chunk::<N>()
+            .ok_or(Malformed("truncated"))?;
+        self.buf = rest;
+        Ok(*head)
     }
 
     fn uvarint(&mut self) -> Result<u32, Malformed> {
@@ -122,45 +110,39 @@ impl Cursor<'_> {
         Err(Malformed("varint too long"))
     }
 
+    /// A length or count prefix, 0 for null: a compact varint (value + 1) in flexible versions,
+    /// else a big-endian `i16` (`wide` false, strings) or `i32` (bytes, arrays) where -1 is null.
+    fn length(&mut self, wide: bool, negative: &'static str) -> Result<usize, Malformed> {
+        if self.flex {
+            return Ok((self.uvarint()? as usize).saturating_sub(1));
+        }
+        let n = if wide {
+            i32::from_be_bytes(self.take()?)
+        } else {
+            i32::from(i16::from_be_bytes(self.take()?))
+        };
+        match n {
+            -1 => Ok(0),
+            n if n < 0 => Err(Malformed(negative)),
+            n => Ok(n as usize),
+        }
+    }
+
     /// A (nullable) string: the decoder checks nullability itself.
     fn string(&mut self) -> Check {
-        let len = if self.flex {
-            (self.uvarint()? as usize).saturating_sub(1)
-        } else {
-            match self.i16()? {
-                -1 => 0,
-                n if n < 0 => return Err(Malformed("negative string length")),
-                n => n as usize,
-            }
-        };
+        let len = self.length(false, "negative string length")?;
         self.skip(len)
     }
 
     fn bytes(&mut self) -> Check {
-        let len = if self.flex {
-            (self.uvarint()? as usize).saturating_sub(1)
-        } else {
-            match self.i32()? {
-                -1 => 0,
-                n if n < 0 => return Err(Malformed("negative bytes length")),
-                n => n as usize,
-            }
-        };
+        let len = self.length(true, "negative bytes length")?;
         self.skip(len)
     }
 
     /// An array header: the element count (0 for null), checked against the bytes left (each
     /// element needs at least `min_wire` bytes) and the allocation budget (`mem` bytes each).
     fn array(&mut self, min_wire: usize, mem: usize) -> Result<usize, Malformed> {
-        let n = if self.flex {
-            (self.uvarint()? as usize).saturating_sub(1)
-        } else {
-            match self.i32()? {
-                -1 => 0,
-                n if n < 0 => return Err(Malformed("negative array length")),
-                n => n as usize,
-            }
-        };
+        let n = self.length(true, "negative array length")?;
         if n.saturating_mul(min_wire.max(1)) > self.buf.len() {
             return Err(Malformed("array longer than the body"));
         }
@@ -207,26 +189,51 @@ impl Cursor<'_> {
     }
 }
 
-fn string_array(c: &mut Cursor<'_>) -> Check {
-    let n = c.array(c.min_str(), size_of::<StrBytes>())?;
+/// An array of strings, each decoding to `mem` bytes.
+fn string_array(c: &mut Cursor<'_>, mem: usize) -> Check {
+    let n = c.array(c.min_str(), mem)?;
     (0..n).try_for_each(|_| c.string())
+}
+
+/// An array of `name: string, data: bytes, tags` entries (JoinGroup protocols, SyncGroup
+/// assignments), each decoding to `mem` bytes.
+fn named_bytes_array(c: &mut Cursor<'_>, mem: usize) -> Check {
+    let min = c.min_str() + c.min_bytes() + c.min_tags();
+    let n = c.array(min, mem)?;
+    for _ in 0..n {
+        c.string()?;
+        c.bytes()?;
+        c.tags()?;
+    }
+    Ok(())
+}
+
+/// The `group_id, generation_id: i32, member_id` head of SyncGroup, Heartbeat and
+/// OffsetCommit, then `group_instance_id` when the version has it.
+fn group_member_head(c: &mut Cursor<'_>, instance_id: bool) -> Check {
+    c.string()?;
+    c.skip(4)?;
+    c.string()?;
+    if instance_id {
+        c.string()?;
+    }
+    Ok(())
 }
 
 fn list_groups(c: &mut Cursor<'_>, v: i16) -> Check {
     c.flex = v >= 3;
     if v >= 4 {
-        string_array(c)?;
+        string_array(c, size_of::<StrBytes>())?;
     }
     if v >= 5 {
-        string_array(c)?;
+        string_array(c, size_of::<StrBytes>())?;
     }
     c.tags()
 }
 
 fn string_list(c: &mut Cursor<'_>, flex: bool) -> Check {
     c.flex = flex;
-    let n = c.array(c.min_str(), size_of::<GroupId>())?;
-    (0..n).try_for_each(|_| c.string())
+    string_array(c, size_of::<GroupId>())
 }
 
 fn join_group(c: &mut Cursor<'_>, v: i16) -> Check {
@@ -238,13 +245,7 @@ fn join_group(c: &mut Cursor<'_>, v: i16) -> Check {
         c.string()?;
     }
     c.string()?;
-    let min = c.min_str() + c.min_bytes() + c.min_tags();
-    let n = c.array(min, size_of::<JoinGroupRequestProtocol>())?;
-    for _ in 0..n {
-        c.string()?;
-        c.bytes()?;
-        c.tags()?;
-    }
+    named_bytes_array(c, size_of::<JoinGroupRequestProtocol>())?;
     if v >= 8 {
         c.string()?;
     }
@@ -253,34 +254,18 @@ fn join_group(c: &mut Cursor<'_>, v: i16) -> Check {
 
 fn sync_group(c: &mut Cursor<'_>, v: i16) -> Check {
     c.flex = v >= 4;
-    c.string()?;
-    c.skip(4)?;
-    c.string()?;
-    if v >= 3 {
-        c.string()?;
-    }
+    group_member_head(c, v >= 3)?;
     if v >= 5 {
         c.string()?;
         c.string()?;
     }
-    let min = c.min_str() + c.min_bytes() + c.min_tags();
-    let n = c.array(min, size_of::<SyncGroupRequestAssignment>())?;
-    for _ in 0..n {
-        c.string()?;
-        c.bytes()?;
-        c.tags()?;
-    }
+    named_bytes_array(c, size_of::<SyncGroupRequestAssignment>())?;
     c.tags()
 }
 
 fn heartbeat(c: &mut Cursor<'_>, v: i16) -> Check {
     c.flex = v >= 4;
-    c.string()?;
-    c.skip(4)?;
-    c.string()?;
-    if v >= 3 {
-        c.string()?;
-    }
+    group_member_head(c, v >= 3)?;
     c.tags()
 }
 
@@ -305,12 +290,7 @@ fn leave_group(c: &mut Cursor<'_>, v: i16) -> Check {
 
 fn offset_commit(c: &mut Cursor<'_>, v: i16) -> Check {
     c.flex = v >= 8;
-    c.string()?;
-    c.skip(4)?;
-    c.string()?;
-    if v >= 7 {
-        c.string()?;
-    }
+    group_member_head(c, v >= 7)?;
     if v <= 4 {
         c.skip(8)?;
     }

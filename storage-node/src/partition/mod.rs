@@ -1,10 +1,11 @@
 //! Per-partition state of the partitions this node owns: offsets, ownership epoch, producer
-//! state, the cached manifest; plus batch parsing ([`batch`]), idempotent producers
-//! ([`producer`]) and the tail cache ([`cache`]).
+//! state, the cached manifest; plus batch parsing ([`batch`]), record-level lookups inside a stored
+//! batch ([`records`]), idempotent producers ([`producer`]) and the tail cache ([`cache`]).
 
 pub mod batch;
 pub mod cache;
 pub mod producer;
+pub mod records;
 
 use std::collections::HashMap;
 

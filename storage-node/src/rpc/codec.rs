@@ -86,9 +86,16 @@ mod tests {
             api_key: 11,
             api_version: 7,
             body: Bytes::from_static(b"abc"),
+            client_id: "app-1".into(),
+            client_host: "/10.0.0.7".into(),
         });
         let back = decode_request(&encode_request(&req).unwrap()).unwrap();
-        assert!(matches!(back, Request::Group(g) if g.body == Bytes::from_static(b"abc")));
+        assert!(matches!(
+            back,
+            Request::Group(g) if g.body == Bytes::from_static(b"abc")
+                && g.client_id == "app-1"
+                && g.client_host == "/10.0.0.7"
+        ));
 
         let ok: Result<GroupResponse, NodeError> = Ok(GroupResponse {
             body: Bytes::from_static(b"x"),

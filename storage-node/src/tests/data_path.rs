@@ -287,8 +287,10 @@ async fn list_offsets_by_position_and_time() {
     assert_eq!(h.list_offset(&node, 0, -2).await.offset, 0);
     assert_eq!(h.list_offset(&node, 0, -1).await.offset, 5);
     let r = h.list_offset(&node, 0, 1500).await;
-    assert_eq!((r.offset, r.timestamp, r.leader_epoch), (2, 2001, 3));
-    assert_eq!(h.list_offset(&node, 0, 1001).await.offset, 0);
+    // Record granularity: the first record at or after the time, with its own timestamp.
+    assert_eq!((r.offset, r.timestamp, r.leader_epoch), (2, 2000, 3));
+    let r = h.list_offset(&node, 0, 1001).await;
+    assert_eq!((r.offset, r.timestamp), (1, 1001));
     assert_eq!(h.list_offset(&node, 0, 9999).await.offset, -1);
     let max = h.list_offset(&node, 0, -3).await;
     assert_eq!((max.offset, max.timestamp), (4, 3000));

@@ -3,6 +3,7 @@
 
 mod data_path;
 mod flaky;
+mod list_offsets;
 mod tiering;
 
 use std::collections::BTreeMap;

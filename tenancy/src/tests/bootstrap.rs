@@ -63,23 +63,12 @@ async fn dev_tenant_bootstrap_is_idempotent_and_usable() {
     let auth = Authenticator::new(store.clone(), sealer.clone(), config);
     let (key, secret) = (&first.access_key_id, first.secret_access_key.expose());
     let t = msk_iam_oauth_token(key, secret, None, "us-east-1", at(T0_MS)).unwrap();
-    let id = auth
-        .authenticate(
-            Mechanism::OAuthBearer,
-            &oauthbearer_initial_response(&t),
-            T0_MS,
-        )
-        .await
-        .unwrap();
+    let id = bearer(&auth, &t, T0_MS).await.unwrap();
     assert_eq!(
         (id.principal.as_str(), id.account_id.as_str()),
         ("user/dev", first.account_id.as_str())
     );
-    let plain = format!("\0{key}\0{secret}");
-    assert!(auth
-        .authenticate(Mechanism::Plain, plain.as_bytes(), T0_MS)
-        .await
-        .is_ok());
+    assert!(plain(&auth, key, secret, T0_MS).await.is_ok());
 
     // Without the file, or with its key gone from the store, a new consistent tenant appears.
     std::fs::remove_file(&first.credentials_path).unwrap();

@@ -9,6 +9,16 @@ use super::*;
 use crate::auth::MAX_AUTH_BYTES;
 use crate::sigv4::SigV4Error;
 
+/// Asserts that an authentication result is a signature error matching `$pattern`, and
+/// evaluates to that `AuthError`.
+macro_rules! signature_err {
+    ($result:expr, $pattern:pat) => {{
+        let e = $result.unwrap_err();
+        assert!(matches!(e, AuthError::Signature($pattern)), "{e}");
+        e
+    }};
+}
+
 #[tokio::test]
 async fn tokens_from_the_python_signer_authenticate() {
     let h = harness().await;
@@ -42,13 +52,9 @@ async fn tokens_from_the_js_signer_authenticate() {
         .unwrap();
     assert_eq!(id.expires_ms, Some(T0_MS + 543_217));
     assert_eq!(id.session_lifetime_ms(T0_MS + 543_000), 217);
-    let e = h
-        .bearer(JS_TOKEN_FRACTIONAL_EXPIRY, T0_MS + 543_218)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(e, AuthError::Signature(SigV4Error::Expired { .. })),
-        "{e}"
+    signature_err!(
+        h.bearer(JS_TOKEN_FRACTIONAL_EXPIRY, T0_MS + 543_218).await,
+        SigV4Error::Expired { .. }
     );
 }
 
@@ -131,22 +137,14 @@ async fn signer_payloads_and_tokens_authenticate() {
 async fn wrong_secret_and_tampering_are_refused() {
     let h = harness().await;
     let wrong = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEz";
-    let e = h
-        .bearer(&token(KEY_ID, wrong, REGION, T0_MS), T0_MS)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(e, AuthError::Signature(SigV4Error::SignatureMismatch)),
-        "{e}"
+    let e = signature_err!(
+        h.bearer(&token(KEY_ID, wrong, REGION, T0_MS), T0_MS).await,
+        SigV4Error::SignatureMismatch
     );
     assert_eq!(e.to_string(), "signature does not match");
-    let e = h
-        .iam(&payload(KEY_ID, wrong, REGION, T0_MS), T0_MS)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(e, AuthError::Signature(SigV4Error::SignatureMismatch)),
-        "{e}"
+    signature_err!(
+        h.iam(&payload(KEY_ID, wrong, REGION, T0_MS), T0_MS).await,
+        SigV4Error::SignatureMismatch
     );
 
     let good = payload(KEY_ID, SECRET, REGION, T0_MS);
@@ -157,50 +155,34 @@ async fn wrong_secret_and_tampering_are_refused() {
         if sig.starts_with('0') { '1' } else { '0' },
         &sig[1..]
     );
-    let e = h
-        .iam(&with_field(&good, "x-amz-signature", &flipped), T0_MS)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(e, AuthError::Signature(SigV4Error::SignatureMismatch)),
-        "{e}"
+    signature_err!(
+        h.iam(&with_field(&good, "x-amz-signature", &flipped), T0_MS)
+            .await,
+        SigV4Error::SignatureMismatch
     );
-    let e = h
-        .iam(&with_field(&good, "x-amz-signature", "zz"), T0_MS)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(e, AuthError::Signature(SigV4Error::MalformedSignature)),
-        "{e}"
+    signature_err!(
+        h.iam(&with_field(&good, "x-amz-signature", "zz"), T0_MS)
+            .await,
+        SigV4Error::MalformedSignature
     );
-    let e = h
-        .iam(&with_field(&good, "x-amz-expires", "901"), T0_MS)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(e, AuthError::Signature(SigV4Error::SignatureMismatch)),
-        "{e}"
+    signature_err!(
+        h.iam(&with_field(&good, "x-amz-expires", "901"), T0_MS)
+            .await,
+        SigV4Error::SignatureMismatch
     );
 
     // A tampered token: the signature inside the URL changed.
     let url = String::from_utf8(URL_SAFE_NO_PAD.decode(PYTHON_TOKEN).unwrap()).unwrap();
     let tampered = url.replace("X-Amz-Signature=a773", "X-Amz-Signature=b773");
-    let e = h
-        .bearer(&URL_SAFE_NO_PAD.encode(tampered), T0_MS)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(e, AuthError::Signature(SigV4Error::SignatureMismatch)),
-        "{e}"
+    signature_err!(
+        h.bearer(&URL_SAFE_NO_PAD.encode(tampered), T0_MS).await,
+        SigV4Error::SignatureMismatch
     );
     // An extra parameter that was not signed.
-    let e = h
-        .bearer(&URL_SAFE_NO_PAD.encode(format!("{url}&Extra=1")), T0_MS)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(e, AuthError::Signature(SigV4Error::SignatureMismatch)),
-        "{e}"
+    signature_err!(
+        h.bearer(&URL_SAFE_NO_PAD.encode(format!("{url}&Extra=1")), T0_MS)
+            .await,
+        SigV4Error::SignatureMismatch
     );
 }
 
@@ -210,29 +192,24 @@ async fn time_window_is_enforced() {
     let t = token(KEY_ID, SECRET, REGION, T0_MS);
     // Valid up to and including date + expires.
     assert!(h.bearer(&t, T0_MS + 900_000).await.is_ok());
-    let e = h.bearer(&t, T0_MS + 900_001).await.unwrap_err();
-    assert!(
-        matches!(e, AuthError::Signature(SigV4Error::Expired { .. })),
-        "{e}"
+    let e = signature_err!(
+        h.bearer(&t, T0_MS + 900_001).await,
+        SigV4Error::Expired { .. }
     );
     assert_eq!(
         e.to_string(),
         "signature expired at 20261126T011703Z (server time 20261126T011703Z)"
     );
-    let e = h
-        .iam(KAFKAJS_PAYLOAD.as_bytes(), T0_MS + 24 * 3_600_000)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(e, AuthError::Signature(SigV4Error::Expired { .. })),
-        "{e}"
+    signature_err!(
+        h.iam(KAFKAJS_PAYLOAD.as_bytes(), T0_MS + 24 * 3_600_000)
+            .await,
+        SigV4Error::Expired { .. }
     );
     // Signed in the future: fine within the skew, refused beyond it.
     assert!(h.bearer(&t, T0_MS - SKEW_MS).await.is_ok());
-    let e = h.bearer(&t, T0_MS - SKEW_MS - 1).await.unwrap_err();
-    assert!(
-        matches!(e, AuthError::Signature(SigV4Error::NotYetValid { .. })),
-        "{e}"
+    signature_err!(
+        h.bearer(&t, T0_MS - SKEW_MS - 1).await,
+        SigV4Error::NotYetValid { .. }
     );
     // x-amz-expires outside 1..=604800 is refused before any signature check.
     let p = payload(KEY_ID, SECRET, REGION, T0_MS);
@@ -281,13 +258,10 @@ async fn keys_must_exist_be_active_and_unexpired() {
         .unwrap_err();
     assert!(matches!(e, AuthError::AccessKeyExpired(_)), "{e}");
     // Whoever lacks the secret learns nothing about an inactive key's state.
-    let e = h
-        .bearer(&token(INACTIVE_KEY, "x", REGION, T0_MS), T0_MS)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(e, AuthError::Signature(SigV4Error::SignatureMismatch)),
-        "{e}"
+    signature_err!(
+        h.bearer(&token(INACTIVE_KEY, "x", REGION, T0_MS), T0_MS)
+            .await,
+        SigV4Error::SignatureMismatch
     );
 
     // Deactivation takes effect once the cache entry is gone.
@@ -324,20 +298,9 @@ async fn temporary_key_caps_the_session_lifetime() {
     let config = h.auth.config().clone();
     let auth = Authenticator::new(h.store.clone(), sealer, config);
     let t = msk_iam_oauth_token(&key.id, SECRET, Some(SESSION_TOKEN), REGION, at(T0_MS)).unwrap();
-    let id = auth
-        .authenticate(
-            Mechanism::OAuthBearer,
-            &oauthbearer_initial_response(&t),
-            T0_MS,
-        )
-        .await
-        .unwrap();
+    let id = bearer(&auth, &t, T0_MS).await.unwrap();
     assert_eq!(id.expires_ms, Some(key_expiry));
-    let plain = format!("\0{}\0{SECRET}", key.id);
-    let id = auth
-        .authenticate(Mechanism::Plain, plain.as_bytes(), T0_MS)
-        .await
-        .unwrap();
+    let id = plain(&auth, &key.id, SECRET, T0_MS).await.unwrap();
     assert_eq!(id.expires_ms, Some(key_expiry));
     // The harness's authenticator holds another sealing key: it cannot open this secret.
     let e = h.bearer(&t, T0_MS).await.unwrap_err();
@@ -348,13 +311,10 @@ async fn temporary_key_caps_the_session_lifetime() {
 #[tokio::test]
 async fn scope_region_service_and_action_are_checked() {
     let h = harness().await;
-    let e = h
-        .bearer(&token(KEY_ID, SECRET, "us-east-1", T0_MS), T0_MS)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(e, AuthError::Signature(SigV4Error::WrongRegion { .. })),
-        "{e}"
+    let e = signature_err!(
+        h.bearer(&token(KEY_ID, SECRET, "us-east-1", T0_MS), T0_MS)
+            .await,
+        SigV4Error::WrongRegion { .. }
     );
     assert!(e.to_string().contains("\"us-east-1\""), "{e}");
     let p = payload(KEY_ID, SECRET, REGION, T0_MS);
@@ -483,42 +443,23 @@ async fn malformed_payloads_are_refused() {
 #[tokio::test]
 async fn plain_checks_the_secret() {
     let h = harness().await;
-    let ok = format!("\0{KEY_ID}\0{SECRET}");
-    let id = h
-        .auth
-        .authenticate(Mechanism::Plain, ok.as_bytes(), T0_MS)
-        .await
-        .unwrap();
+    let id = plain(&h.auth, KEY_ID, SECRET, T0_MS).await.unwrap();
     assert_eq!(id, h.expected(KEY_ID, None));
     assert_eq!(id.session_lifetime_ms(T0_MS), 0);
     assert!(id.same_principal(&h.expected(KEY_ID, Some(1))));
-    let wrong = format!("\0{KEY_ID}\0{}x", SECRET);
-    let e = h
-        .auth
-        .authenticate(Mechanism::Plain, wrong.as_bytes(), T0_MS)
+    let e = plain(&h.auth, KEY_ID, &format!("{SECRET}x"), T0_MS)
         .await
         .unwrap_err();
     assert!(matches!(e, AuthError::WrongSecret(_)), "{e}");
     assert!(!e.to_string().contains(SECRET));
-    let short = format!("\0{KEY_ID}\0{}", &SECRET[..10]);
     assert!(matches!(
-        h.auth
-            .authenticate(Mechanism::Plain, short.as_bytes(), T0_MS)
-            .await,
+        plain(&h.auth, KEY_ID, &SECRET[..10], T0_MS).await,
         Err(AuthError::WrongSecret(_))
     ));
-    let inactive = format!("\0{INACTIVE_KEY}\0{SECRET}");
-    let e = h
-        .auth
-        .authenticate(Mechanism::Plain, inactive.as_bytes(), T0_MS)
+    let e = plain(&h.auth, INACTIVE_KEY, SECRET, T0_MS)
         .await
         .unwrap_err();
     assert!(matches!(e, AuthError::InactiveAccessKey(_)), "{e}");
-    let unknown = format!("\0AKIANOPE\0{SECRET}");
-    let e = h
-        .auth
-        .authenticate(Mechanism::Plain, unknown.as_bytes(), T0_MS)
-        .await
-        .unwrap_err();
+    let e = plain(&h.auth, "AKIANOPE", SECRET, T0_MS).await.unwrap_err();
     assert!(matches!(e, AuthError::UnknownAccessKey(_)), "{e}");
 }

@@ -113,13 +113,7 @@ impl Harness {
     }
 
     pub(super) async fn bearer(&self, token: &str, now_ms: i64) -> Result<Identity, AuthError> {
-        self.auth
-            .authenticate(
-                Mechanism::OAuthBearer,
-                &oauthbearer_initial_response(token),
-                now_ms,
-            )
-            .await
+        bearer(&self.auth, token, now_ms).await
     }
 
     pub(super) async fn iam(&self, payload: &[u8], now_ms: i64) -> Result<Identity, AuthError> {
@@ -127,6 +121,32 @@ impl Harness {
             .authenticate(Mechanism::AwsMskIam, payload, now_ms)
             .await
     }
+}
+
+/// Authenticates with `token` over SASL/OAUTHBEARER, as a client sends it.
+pub(super) async fn bearer(
+    auth: &Authenticator,
+    token: &str,
+    now_ms: i64,
+) -> Result<Identity, AuthError> {
+    auth.authenticate(
+        Mechanism::OAuthBearer,
+        &oauthbearer_initial_response(token),
+        now_ms,
+    )
+    .await
+}
+
+/// Authenticates as `key_id` with `secret` over SASL/PLAIN (no authorization id).
+pub(super) async fn plain(
+    auth: &Authenticator,
+    key_id: &str,
+    secret: &str,
+    now_ms: i64,
+) -> Result<Identity, AuthError> {
+    let message = format!("\0{key_id}\0{secret}");
+    auth.authenticate(Mechanism::Plain, message.as_bytes(), now_ms)
+        .await
 }
 
 pub(super) fn token(key: &str, secret: &str, region: &str, signed_at_ms: i64) -> String {

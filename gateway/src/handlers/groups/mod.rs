@@ -329,6 +329,8 @@ pub(super) async fn send(
         api_key: api as i16,
         api_version: ctx.version,
         body,
+        client_id: ctx.client_id.to_owned(),
+        client_host: ctx.client_host.to_owned(),
     };
     Ok(ctx.node(node).await?.group(req).await?.body)
 }

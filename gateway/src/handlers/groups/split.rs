@@ -4,9 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
-use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
-use kafka_protocol::messages::describe_groups_response::DescribedGroup;
-use kafka_protocol::messages::offset_fetch_response::OffsetFetchResponseGroup;
+use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, StrBytes};
 use kafka_protocol::ResponseError;
@@ -56,108 +54,82 @@ pub(super) async fn split(
     let answers = futures::future::join_all(sends).await;
     match req {
         GroupReq::Describe(r) => {
-            let mut found: HashMap<String, DescribedGroup> = HashMap::new();
-            for (groups, res) in answers {
-                match res.and_then(|mut b| {
-                    DescribeGroupsResponse::decode(&mut b, v)
-                        .map_err(|e| RequestError::Invalid(e.to_string()))
-                }) {
-                    Ok(resp) => {
-                        found.extend(resp.groups.into_iter().map(|g| (g.group_id.to_string(), g)))
-                    }
-                    Err(e) => {
-                        let code = coordinator_error(&e);
-                        found.extend(
-                            groups
-                                .iter()
-                                .map(|g| (g.clone(), describe_error(&group_id(g), code))),
-                        );
-                    }
-                }
-            }
-            let groups = r
-                .groups
-                .iter()
-                .map(|g| {
-                    found.remove(g.as_str()).unwrap_or_else(|| {
-                        describe_error(g, ResponseError::CoordinatorNotAvailable.code())
-                    })
-                })
-                .collect();
+            let groups = merge_by_group(
+                v,
+                answers,
+                r.groups.iter(),
+                |resp: DescribeGroupsResponse| resp.groups,
+                |g| g.group_id.to_string(),
+                describe_error,
+            );
             encode_body(&DescribeGroupsResponse::default().with_groups(groups), v)
         }
         GroupReq::Delete(r) => {
-            let mut found: HashMap<String, DeletableGroupResult> = HashMap::new();
-            for (groups, res) in answers {
-                match res.and_then(|mut b| {
-                    DeleteGroupsResponse::decode(&mut b, v)
-                        .map_err(|e| RequestError::Invalid(e.to_string()))
-                }) {
-                    Ok(resp) => found.extend(
-                        resp.results
-                            .into_iter()
-                            .map(|g| (g.group_id.to_string(), g)),
-                    ),
-                    Err(e) => {
-                        let code = coordinator_error(&e);
-                        found.extend(
-                            groups
-                                .iter()
-                                .map(|g| (g.clone(), delete_error(&group_id(g), code))),
-                        );
-                    }
-                }
-            }
-            let results = r
-                .groups_names
-                .iter()
-                .map(|g| {
-                    found.remove(g.as_str()).unwrap_or_else(|| {
-                        delete_error(g, ResponseError::CoordinatorNotAvailable.code())
-                    })
-                })
-                .collect();
+            let results = merge_by_group(
+                v,
+                answers,
+                r.groups_names.iter(),
+                |resp: DeleteGroupsResponse| resp.results,
+                |g| g.group_id.to_string(),
+                delete_error,
+            );
             encode_body(&DeleteGroupsResponse::default().with_results(results), v)
         }
         GroupReq::Fetch(r) => {
-            let mut found: HashMap<String, OffsetFetchResponseGroup> = HashMap::new();
-            for (groups, res) in answers {
-                match res.and_then(|mut b| {
-                    OffsetFetchResponse::decode(&mut b, v)
-                        .map_err(|e| RequestError::Invalid(e.to_string()))
-                }) {
-                    Ok(resp) => {
-                        found.extend(resp.groups.into_iter().map(|g| (g.group_id.to_string(), g)))
-                    }
-                    Err(e) => {
-                        let code = coordinator_error(&e);
-                        found.extend(
-                            groups
-                                .iter()
-                                .map(|g| (g.clone(), fetch_group_error(&group_id(g), code))),
-                        );
-                    }
-                }
-            }
-            let groups = r
-                .groups
-                .iter()
-                .map(|g| {
-                    found.remove(g.group_id.as_str()).unwrap_or_else(|| {
-                        fetch_group_error(
-                            &g.group_id,
-                            ResponseError::CoordinatorNotAvailable.code(),
-                        )
-                    })
-                })
-                .collect();
+            let groups = merge_by_group(
+                v,
+                answers,
+                r.groups.iter().map(|g| &g.group_id),
+                |resp: OffsetFetchResponse| resp.groups,
+                |g| g.group_id.to_string(),
+                fetch_group_error,
+            );
             encode_body(&OffsetFetchResponse::default().with_groups(groups), v)
         }
         _ => req.error_body(v, ResponseError::InvalidRequest.code()),
     }
 }
 
-/// ListGroups: every coordinator node lists its groups; the lists are concatenated.
+/// Puts the per-group entries of the nodes' answers back in the request's group order
+/// (`order`). `entries` takes a decoded answer apart and `id` names an entry's group; the groups
+/// of a node that failed, or that its answer left out, get `error(group, code)`.
+fn merge_by_group<'g, Resp: Decodable, E>(
+    v: i16,
+    answers: Vec<(Vec<String>, Result<Bytes, RequestError>)>,
+    order: impl Iterator<Item = &'g GroupId>,
+    entries: impl Fn(Resp) -> Vec<E>,
+    id: impl Fn(&E) -> String,
+    error: impl Fn(&GroupId, i16) -> E,
+) -> Vec<E> {
+    let mut found: HashMap<String, E> = HashMap::new();
+    for (groups, res) in answers {
+        match res.and_then(|mut b| {
+            Resp::decode(&mut b, v).map_err(|e| RequestError::Invalid(e.to_string()))
+        }) {
+            Ok(resp) => found.extend(entries(resp).into_iter().map(|g| (id(&g), g))),
+            Err(e) => {
+                let code = coordinator_error(&e);
+                found.extend(
+                    groups
+                        .iter()
+                        .map(|g| (g.clone(), error(&group_id(g), code))),
+                );
+            }
+        }
+    }
+    order
+        .map(|g| {
+            found
+                .remove(g.as_str())
+                .unwrap_or_else(|| error(g, ResponseError::CoordinatorNotAvailable.code()))
+        })
+        .collect()
+}
+
+/// ListGroups: every coordinator node lists its groups, and the lists are merged so that each
+/// group appears once. Every node lists the groups that merely have committed offsets in the
+/// shared store (as Empty, with no protocol type); the group's coordinator may know it better
+/// (members, a protocol type), and its entry wins.
 pub(super) async fn list_everywhere(
     ctx: Ctx<'_>,
     api: ApiKey,
@@ -180,6 +152,8 @@ pub(super) async fn list_everywhere(
                 futures::future::join_all(many.iter().map(|n| send(ctx, n, api, body.clone())))
                     .await;
             let mut merged = ListGroupsResponse::default();
+            let mut listed: Vec<ListedGroup> = Vec::new();
+            let mut index: HashMap<String, usize> = HashMap::new();
             for res in answers {
                 let decoded = res.and_then(|mut b| {
                     ListGroupsResponse::decode(&mut b, v)
@@ -190,7 +164,21 @@ pub(super) async fn list_everywhere(
                         if merged.error_code == 0 {
                             merged.error_code = resp.error_code;
                         }
-                        merged.groups.extend(resp.groups);
+                        for g in resp.groups {
+                            match index.get(g.group_id.as_str()) {
+                                Some(&i) => {
+                                    if let Some(kept) = listed.get_mut(i) {
+                                        if listing_rank(&g) > listing_rank(kept) {
+                                            *kept = g;
+                                        }
+                                    }
+                                }
+                                None => {
+                                    index.insert(g.group_id.to_string(), listed.len());
+                                    listed.push(g);
+                                }
+                            }
+                        }
                     }
                     Err(e) => {
                         let code = coordinator_error(&e);
@@ -200,9 +188,20 @@ pub(super) async fn list_everywhere(
                     }
                 }
             }
+            merged.groups = listed;
             encode_body(&merged, v)
         }
     }
+}
+
+/// How much a node knows about a listed group: a live state (v4+ lists states) beats Empty,
+/// then a protocol type beats none (offsets-only groups have neither).
+fn listing_rank(g: &ListedGroup) -> (bool, bool) {
+    let state = g.group_state.as_str();
+    (
+        !state.is_empty() && state != "Empty",
+        !g.protocol_type.is_empty(),
+    )
 }
 
 fn group_id(g: &str) -> GroupId {

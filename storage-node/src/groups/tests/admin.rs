@@ -51,11 +51,6 @@ async fn list(
         .collect()
 }
 
-async fn describe(h: &Harness, version: i16, group: &str) -> DescribeGroupsResponse {
-    let req = DescribeGroupsRequest::default().with_groups(vec![gid(group)]);
-    call(h, ApiKey::DescribeGroups, version, &req).await
-}
-
 #[tokio::test(start_paused = true)]
 async fn delete_groups_only_removes_groups_without_members() {
     let h = Arc::new(Harness::new());

@@ -6,8 +6,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::{
-    ApiKey, DescribeGroupsRequest, DescribeGroupsResponse, HeartbeatRequest, HeartbeatResponse,
-    JoinGroupResponse, LeaveGroupRequest, LeaveGroupResponse,
+    ApiKey, HeartbeatRequest, HeartbeatResponse, JoinGroupResponse, LeaveGroupRequest,
+    LeaveGroupResponse,
 };
 
 use super::*;
@@ -168,23 +168,11 @@ async fn silent_members_expire_after_their_session_timeout() {
 
     // Then nobody heartbeats at all: the group empties by itself.
     tokio::time::sleep(Duration::from_secs(11)).await;
-    let d: DescribeGroupsResponse = call(
-        &h,
-        ApiKey::DescribeGroups,
-        5,
-        &DescribeGroupsRequest::default().with_groups(vec![gid("g")]),
-    )
-    .await;
+    let d = describe(&h, 5, "g").await;
     // Emptied (as Kafka reports it) and then dropped from memory: it has no offsets.
     assert_eq!(d.groups[0].group_state.as_str(), "Empty");
     assert!(d.groups[0].members.is_empty());
-    let d: DescribeGroupsResponse = call(
-        &h,
-        ApiKey::DescribeGroups,
-        5,
-        &DescribeGroupsRequest::default().with_groups(vec![gid("g")]),
-    )
-    .await;
+    let d = describe(&h, 5, "g").await;
     assert_eq!(d.groups[0].group_state.as_str(), "Dead");
 }
 
@@ -312,6 +300,8 @@ fn handle_futures_are_send() {
         api_key: ApiKey::JoinGroup as i16,
         api_version: 5,
         body: Bytes::new(),
+        client_id: String::new(),
+        client_host: String::new(),
     };
     let fut = h.coord.handle(req, 0);
     assert_send(&fut);

@@ -17,8 +17,8 @@ use fjord_metadata::SqliteStore;
 use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
-    ApiKey, GroupId, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse,
-    SyncGroupRequest, SyncGroupResponse,
+    ApiKey, DescribeGroupsRequest, DescribeGroupsResponse, GroupId, HeartbeatRequest,
+    HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, SyncGroupRequest, SyncGroupResponse,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use tempfile::TempDir;
@@ -95,6 +95,8 @@ pub(super) async fn call_in<Req: Encodable, Resp: Decodable>(
                 api_key: key as i16,
                 api_version: version,
                 body: buf.freeze(),
+                client_id: String::new(),
+                client_host: String::new(),
             },
             &client,
             1_700_000_000_000,
@@ -136,6 +138,12 @@ pub(super) fn join_req(group: &str, member: &str, protocols: &[(&str, &str)]) ->
                 })
                 .collect(),
         )
+}
+
+/// DescribeGroups of the one `group` at `version`.
+pub(super) async fn describe(h: &Harness, version: i16, group: &str) -> DescribeGroupsResponse {
+    let req = DescribeGroupsRequest::default().with_groups(vec![gid(group)]);
+    call(h, ApiKey::DescribeGroups, version, &req).await
 }
 
 pub(super) const RANGE: &[(&str, &str)] = &[("range", "meta")];

@@ -120,6 +120,8 @@ async fn raw(h: &Harness, key: i16, version: i16, body: Bytes) -> Result<Bytes, 
                 api_key: key,
                 api_version: version,
                 body,
+                client_id: String::new(),
+                client_host: String::new(),
             },
             0,
         )
