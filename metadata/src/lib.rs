@@ -11,15 +11,18 @@
 //! - [`error`]: the one error type of this layer.
 //! - [`store`]: the trait itself.
 //! - [`sqlite`]: the embedded backend (a file under the data dir, shareable by local processes).
+//! - [`dynamodb`]: the production backend (one DynamoDB table; design in `metadata/README.md`).
 //! - `conformance` (cargo feature `conformance`): the test suite every backend must pass.
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod dynamodb;
 pub mod error;
 pub mod sqlite;
 pub mod store;
 pub mod types;
 
+pub use dynamodb::DynamoStore;
 pub use error::MetadataError;
 pub use sqlite::SqliteStore;
 pub use store::MetadataStore;

@@ -102,15 +102,22 @@ pub(super) async fn producer_ids_sequential(s: Store) {
 }
 
 pub(super) async fn producer_ids_concurrent(s: Store) {
-    let barrier = Arc::new(tokio::sync::Barrier::new(24));
-    let tasks: Vec<_> = (0..24_i64)
+    race_producer_ids(&[s], 24, 5, 4).await;
+}
+
+/// Starts `tasks` allocators together, task `i` on `stores[i % stores.len()]` allocating
+/// `per_task` blocks of `1 + i % sizes` ids, and asserts every block was granted and no two
+/// blocks overlap.
+pub(super) async fn race_producer_ids(stores: &[Store], tasks: usize, per_task: usize, sizes: i64) {
+    let barrier = Arc::new(tokio::sync::Barrier::new(tasks));
+    let handles: Vec<_> = (0..tasks)
         .map(|i| {
-            let (s, barrier) = (Arc::clone(&s), Arc::clone(&barrier));
+            let (s, barrier) = (Arc::clone(&stores[i % stores.len()]), Arc::clone(&barrier));
+            let count = 1 + i as i64 % sizes;
             tokio::spawn(async move {
                 barrier.wait().await;
                 let mut got = Vec::new();
-                for _ in 0..5 {
-                    let count = 1 + i % 4;
+                for _ in 0..per_task {
                     got.push((
                         s.allocate_producer_ids(count).await.expect("allocate"),
                         count,
@@ -121,9 +128,9 @@ pub(super) async fn producer_ids_concurrent(s: Store) {
         })
         .collect();
     let mut blocks = Vec::new();
-    for t in tasks {
+    for t in handles {
         blocks.extend(t.await.expect("allocation task"));
     }
-    assert_eq!(blocks.len(), 120);
+    assert_eq!(blocks.len(), tasks * per_task);
     assert_disjoint(blocks);
 }

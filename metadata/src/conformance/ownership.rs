@@ -67,18 +67,23 @@ pub(super) async fn claim_fencing(s: Store) {
 }
 
 pub(super) async fn concurrent_claims(s: Store) {
-    const CLAIMERS: usize = 12;
-    const ROUNDS: i32 = 4;
     let t = topic_on(&s, "node-0", "contended", 1).await;
-    for round in 0..ROUNDS {
-        let barrier = Arc::new(tokio::sync::Barrier::new(CLAIMERS));
-        let tasks: Vec<_> = (0..CLAIMERS)
+    race_claims(&[s], &t, 12, 4).await;
+}
+
+/// For each of `rounds` rounds, starts `claimers` claims of partition 0 of `t` together (claim
+/// `i` by `node-{i}` on `stores[i % stores.len()]`, at the round's epoch) and asserts exactly
+/// one wins, the others see `Conflict`, and every store then reports the winner.
+pub(super) async fn race_claims(stores: &[Store], t: &Topic, claimers: usize, rounds: i32) {
+    for round in 0..rounds {
+        let barrier = Arc::new(tokio::sync::Barrier::new(claimers));
+        let tasks: Vec<_> = (0..claimers)
             .map(|i| {
-                let (s, barrier) = (Arc::clone(&s), Arc::clone(&barrier));
-                let node = format!("node-{i}");
+                let (s, barrier) = (Arc::clone(&stores[i % stores.len()]), Arc::clone(&barrier));
+                let (topic_id, node) = (t.id, format!("node-{i}"));
                 tokio::spawn(async move {
                     barrier.wait().await;
-                    s.claim_partition(t.id, 0, &node, round).await
+                    s.claim_partition(topic_id, 0, &node, round).await
                 })
             })
             .collect();
@@ -96,11 +101,13 @@ pub(super) async fn concurrent_claims(s: Store) {
             "round {round}: exactly one winner, got {winners:?}"
         );
         assert_eq!(winners[0].epoch, round + 1);
-        assert_eq!(
-            s.get_partition_owner(t.id, 0).await.expect("get"),
-            Some(winners[0].clone()),
-            "round {round}: the stored owner is the winner"
-        );
+        for s in stores {
+            assert_eq!(
+                s.get_partition_owner(t.id, 0).await.expect("get"),
+                Some(winners[0].clone()),
+                "round {round}: the stored owner is the winner"
+            );
+        }
     }
 }
 

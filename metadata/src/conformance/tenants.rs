@@ -86,26 +86,19 @@ pub(super) async fn access_keys(s: Store) {
     );
     assert_already_exists(s.create_access_key(&k1).await, "access key");
 
-    s.set_access_key_status(&k1.id, KeyStatus::Inactive)
-        .await
-        .expect("deactivate");
-    assert_eq!(
-        s.get_access_key(&k1.id)
-            .await
-            .expect("get")
-            .map(|k| k.status),
-        Some(KeyStatus::Inactive)
-    );
-    s.set_access_key_status(&k1.id, KeyStatus::Active)
-        .await
-        .expect("activate");
-    assert_eq!(
-        s.get_access_key(&k1.id)
-            .await
-            .expect("get")
-            .map(|k| k.status),
-        Some(KeyStatus::Active)
-    );
+    for (status, what) in [
+        (KeyStatus::Inactive, "deactivate"),
+        (KeyStatus::Active, "activate"),
+    ] {
+        s.set_access_key_status(&k1.id, status).await.expect(what);
+        assert_eq!(
+            s.get_access_key(&k1.id)
+                .await
+                .expect("get")
+                .map(|k| k.status),
+            Some(status)
+        );
+    }
     assert_not_found(
         s.set_access_key_status("AKIANOPE", KeyStatus::Active).await,
         "access key",

@@ -48,14 +48,12 @@ pub(super) fn fetch_offsets(
         "SELECT {OFFSET_COLS} FROM group_offsets WHERE cluster_id = ?1 AND group_id = ?2
          ORDER BY topic, partition"
     );
-    let mut stmt = conn.prepare(&sql)?;
-    let out = stmt
-        .query_map(
-            params![cluster_id.to_string(), group],
-            rows::committed_offset,
-        )?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(out)
+    rows::query_all(
+        conn,
+        &sql,
+        params![cluster_id.to_string(), group],
+        rows::committed_offset,
+    )
 }
 
 pub(super) fn delete_group_offsets(conn: &Connection, cluster_id: Uuid, group: &str) -> Result<()> {
@@ -67,13 +65,12 @@ pub(super) fn delete_group_offsets(conn: &Connection, cluster_id: Uuid, group: &
 }
 
 pub(super) fn list_offset_groups(conn: &Connection, cluster_id: Uuid) -> Result<Vec<String>> {
-    let mut stmt = conn.prepare(
+    rows::query_all(
+        conn,
         "SELECT DISTINCT group_id FROM group_offsets WHERE cluster_id = ?1 ORDER BY group_id",
-    )?;
-    let out = stmt
-        .query_map([cluster_id.to_string()], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(out)
+        [cluster_id.to_string()],
+        |r| r.get(0),
+    )
 }
 
 /// Must run inside a `BEGIN IMMEDIATE` transaction: the read and the bump of the counter are

@@ -19,10 +19,7 @@ pub(super) fn take_entries<P: Params + Copy>(
     let sql = format!(
         "SELECT {MANIFEST_COLS} FROM manifest WHERE {filter} ORDER BY partition, base_offset"
     );
-    let entries = conn
-        .prepare(&sql)?
-        .query_map(params, rows::manifest_entry)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let entries = rows::query_all(conn, &sql, params, rows::manifest_entry)?;
     conn.execute(&format!("DELETE FROM manifest WHERE {filter}"), params)?;
     Ok(entries)
 }
@@ -158,14 +155,12 @@ pub(super) fn list_manifest(
         "SELECT {MANIFEST_COLS} FROM manifest WHERE topic_id = ?1 AND partition = ?2
          ORDER BY base_offset"
     );
-    let mut stmt = conn.prepare(&sql)?;
-    let out = stmt
-        .query_map(
-            params![topic_id.to_string(), partition],
-            rows::manifest_entry,
-        )?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(out)
+    rows::query_all(
+        conn,
+        &sql,
+        params![topic_id.to_string(), partition],
+        rows::manifest_entry,
+    )
 }
 
 pub(super) fn manifest_references(conn: &Connection, object_key: &str) -> Result<usize> {
@@ -186,12 +181,10 @@ pub(super) fn producer_snapshots(
         "SELECT {SNAPSHOT_COLS} FROM producer_snapshots WHERE topic_id = ?1 AND partition = ?2
          ORDER BY producer_id"
     );
-    let mut stmt = conn.prepare(&sql)?;
-    let out = stmt
-        .query_map(
-            params![topic_id.to_string(), partition],
-            rows::producer_snapshot,
-        )?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(out)
+    rows::query_all(
+        conn,
+        &sql,
+        params![topic_id.to_string(), partition],
+        rows::producer_snapshot,
+    )
 }

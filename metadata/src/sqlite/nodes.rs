@@ -39,9 +39,5 @@ pub(super) fn get_node(conn: &Connection, node_id: &str) -> Result<Option<NodeIn
 
 pub(super) fn list_nodes(conn: &Connection) -> Result<Vec<NodeInfo>> {
     let sql = format!("SELECT {NODE_COLS} FROM nodes ORDER BY id");
-    let mut stmt = conn.prepare(&sql)?;
-    let out = stmt
-        .query_map([], rows::node)?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(out)
+    rows::query_all(conn, &sql, [], rows::node)
 }

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use rusqlite::types::Type;
-use rusqlite::Row;
+use rusqlite::{Connection, Params, Row};
 use uuid::Uuid;
 
 use crate::error::{MetadataError, Result};
@@ -35,6 +35,20 @@ pub(super) const SNAPSHOT_COLS: &str = "producer_id, producer_epoch, last_sequen
 /// Column list matching [`committed_offset`].
 pub(super) const OFFSET_COLS: &str =
     r#"topic, partition, "offset", leader_epoch, metadata, commit_ms"#;
+
+/// Runs the query `sql` with `params` and maps every result row with `map`.
+pub(super) fn query_all<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+    map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>> {
+    let mut stmt = conn.prepare(sql)?;
+    let out = stmt
+        .query_map(params, map)?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(out)
+}
 
 fn bad_column(
     idx: usize,

@@ -76,11 +76,7 @@ pub(super) fn get_cluster_by_name(
 
 pub(super) fn list_clusters(conn: &Connection, account_id: &str) -> Result<Vec<Cluster>> {
     let sql = format!("SELECT {CLUSTER_COLS} FROM clusters WHERE account_id = ?1 ORDER BY name");
-    let mut stmt = conn.prepare(&sql)?;
-    let out = stmt
-        .query_map([account_id], rows::cluster)?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(out)
+    rows::query_all(conn, &sql, [account_id], rows::cluster)
 }
 
 pub(super) fn create_access_key(conn: &Connection, k: &AccessKey) -> Result<()> {
@@ -115,11 +111,7 @@ pub(super) fn get_access_key(conn: &Connection, id: &str) -> Result<Option<Acces
 pub(super) fn list_access_keys(conn: &Connection, account_id: &str) -> Result<Vec<AccessKey>> {
     let sql =
         format!("SELECT {ACCESS_KEY_COLS} FROM access_keys WHERE account_id = ?1 ORDER BY id");
-    let mut stmt = conn.prepare(&sql)?;
-    let out = stmt
-        .query_map([account_id], rows::access_key)?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(out)
+    rows::query_all(conn, &sql, [account_id], rows::access_key)
 }
 
 pub(super) fn set_access_key_status(conn: &Connection, id: &str, status: KeyStatus) -> Result<()> {

@@ -109,11 +109,7 @@ pub(super) fn get_topic_by_id(conn: &Connection, topic_id: Uuid) -> Result<Optio
 
 pub(super) fn list_topics(conn: &Connection, cluster_id: Uuid) -> Result<Vec<Topic>> {
     let sql = format!("SELECT {TOPIC_COLS} FROM topics WHERE cluster_id = ?1 ORDER BY name");
-    let mut stmt = conn.prepare(&sql)?;
-    let out = stmt
-        .query_map([cluster_id.to_string()], rows::topic)?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(out)
+    rows::query_all(conn, &sql, [cluster_id.to_string()], rows::topic)
 }
 
 pub(super) fn update_topic(
@@ -183,11 +179,7 @@ pub(super) fn list_partition_owners(
 ) -> Result<Vec<PartitionOwner>> {
     let sql =
         format!("SELECT {OWNER_COLS} FROM partition_owners WHERE topic_id = ?1 ORDER BY partition");
-    let mut stmt = conn.prepare(&sql)?;
-    let out = stmt
-        .query_map([topic_id.to_string()], rows::owner)?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(out)
+    rows::query_all(conn, &sql, [topic_id.to_string()], rows::owner)
 }
 
 pub(super) fn get_partition_owner(
@@ -233,11 +225,7 @@ pub(super) fn list_partitions_of_node(
         "SELECT {OWNER_COLS} FROM partition_owners WHERE node_id = ?1
          ORDER BY topic_id, partition"
     );
-    let mut stmt = conn.prepare(&sql)?;
-    let out = stmt
-        .query_map([node_id], rows::owner)?
-        .collect::<rusqlite::Result<_>>()?;
-    Ok(out)
+    rows::query_all(conn, &sql, [node_id], rows::owner)
 }
 
 pub(super) fn claim_partition(

@@ -1,0 +1,486 @@
+//! Topics, partition owners and epoch-fenced claims.
+//!
+//! A topic has an item by id (`T#<id>`/`TOPIC`) and one by name under its cluster
+//! (`C#<cluster>`/`T#<name>`), both carrying the version that conditions every update. Owner
+//! items live in the topic's partition (`T#<id>`/`P#<partition>`), next to its manifest entries,
+//! so one query finds everything a delete must remove.
+
+use std::collections::HashSet;
+
+use aws_sdk_dynamodb::types::TransactWriteItem;
+use uuid::Uuid;
+
+use super::exec::{get_n, n, record, s, to_record, Item, TxOutcome, MAX_TRANSACTION_ITEMS};
+use super::keys::{self, TOPIC_SK};
+use super::DynamoStore;
+use crate::error::{MetadataError, Result};
+use crate::types::*;
+
+/// Checks that `owners` belong to `topic`, lie within its partition count and name each
+/// partition once.
+fn validate_owners(topic: &Topic, owners: &[PartitionOwner]) -> Result<()> {
+    let mut seen = HashSet::new();
+    for o in owners {
+        if o.topic_id != topic.id {
+            return Err(MetadataError::InvalidArgument(format!(
+                "owner of partition {}/{} given for topic {} ({})",
+                o.topic_id, o.partition, topic.name, topic.id
+            )));
+        }
+        if o.partition < 0 || o.partition >= topic.partitions {
+            return Err(MetadataError::InvalidArgument(format!(
+                "partition {} out of range for topic {} with {} partitions",
+                o.partition, topic.name, topic.partitions
+            )));
+        }
+        if o.log_start_offset < 0 {
+            return Err(MetadataError::InvalidArgument(format!(
+                "negative log start offset {} for {}/{}",
+                o.log_start_offset, topic.name, o.partition
+            )));
+        }
+        if !seen.insert(o.partition) {
+            return Err(partition_exists(o.topic_id, o.partition));
+        }
+    }
+    Ok(())
+}
+
+fn partition_exists(topic_id: Uuid, partition: i32) -> MetadataError {
+    MetadataError::AlreadyExists {
+        kind: "partition",
+        name: format!("{topic_id}/{partition}"),
+    }
+}
+
+fn topic_item(pk: String, sk: String, t: &Topic) -> Result<Item> {
+    Ok(Item::from([
+        ("pk".to_string(), s(pk)),
+        ("sk".to_string(), s(sk)),
+        ("d".to_string(), to_record(t)?),
+        ("v".to_string(), n(t.version)),
+    ]))
+}
+
+fn epoch_conflict(o: &PartitionOwner, offered: i32) -> MetadataError {
+    MetadataError::Conflict(format!(
+        "partition {}/{} is at epoch {} (owned by node {}), not epoch {offered}",
+        o.topic_id, o.partition, o.epoch, o.node_id
+    ))
+}
+
+impl DynamoStore {
+    /// Puts of new owner items, conditional on their absence.
+    fn owner_puts(&self, owners: &[PartitionOwner]) -> Result<Vec<TransactWriteItem>> {
+        owners
+            .iter()
+            .map(|o| {
+                keys::put(
+                    &self.table,
+                    keys::owner_item(o),
+                    Some("attribute_not_exists(pk)"),
+                    &[],
+                )
+            })
+            .collect()
+    }
+
+    /// Runs `head` together with as many of `owners` as fit in one transaction, then the rest
+    /// of the owners in further transactions. `head_len` actions come first, so a failed
+    /// condition at an index `>= head_len` is an existing partition.
+    async fn transact_with_owners(
+        &self,
+        op: &str,
+        mut head: Vec<TransactWriteItem>,
+        owners: &[PartitionOwner],
+    ) -> Result<std::result::Result<(), usize>> {
+        let head_len = head.len();
+        let fit = MAX_TRANSACTION_ITEMS
+            .saturating_sub(head_len)
+            .min(owners.len());
+        head.extend(self.owner_puts(&owners[..fit])?);
+        if let TxOutcome::ConditionFailed(f) = self.transact(op, head).await? {
+            return Ok(Err(f.first().copied().unwrap_or(0)));
+        }
+        // A topic with more partitions than one transaction holds: its remaining owners follow.
+        // Readers may briefly see the topic before all of them, as if a node had not yet
+        // claimed those partitions.
+        for chunk in owners[fit..].chunks(MAX_TRANSACTION_ITEMS) {
+            if let TxOutcome::ConditionFailed(f) =
+                self.transact(op, self.owner_puts(chunk)?).await?
+            {
+                let i = f.first().copied().unwrap_or(0);
+                let o = &chunk[i.min(chunk.len() - 1)];
+                return Err(partition_exists(o.topic_id, o.partition));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    pub(super) async fn d_create_topic(&self, t: &Topic, owners: &[PartitionOwner]) -> Result<()> {
+        if t.partitions < 1 {
+            return Err(MetadataError::InvalidArgument(format!(
+                "topic {} must have at least one partition, not {}",
+                t.name, t.partitions
+            )));
+        }
+        validate_owners(t, owners)?;
+        let absent = Some("attribute_not_exists(pk)");
+        let head = vec![
+            keys::put(
+                &self.table,
+                topic_item(keys::cluster(t.cluster_id), keys::topic_name(&t.name), t)?,
+                absent,
+                &[],
+            )?,
+            keys::put(
+                &self.table,
+                topic_item(keys::topic(t.id), TOPIC_SK.to_string(), t)?,
+                absent,
+                &[],
+            )?,
+        ];
+        match self
+            .transact_with_owners("create_topic", head, owners)
+            .await?
+        {
+            Ok(()) => Ok(()),
+            Err(0) => Err(MetadataError::AlreadyExists {
+                kind: "topic",
+                name: t.name.clone(),
+            }),
+            Err(1) => Err(MetadataError::AlreadyExists {
+                kind: "topic id",
+                name: t.id.to_string(),
+            }),
+            Err(i) => {
+                let o = &owners[(i - 2).min(owners.len().saturating_sub(1))];
+                Err(partition_exists(o.topic_id, o.partition))
+            }
+        }
+    }
+
+    pub(super) async fn d_get_topic(&self, cluster_id: Uuid, name: &str) -> Result<Option<Topic>> {
+        self.get_item(
+            "get_topic",
+            &keys::cluster(cluster_id),
+            &keys::topic_name(name),
+        )
+        .await?
+        .map(|i| record(&i))
+        .transpose()
+    }
+
+    pub(super) async fn d_get_topic_by_id(&self, topic_id: Uuid) -> Result<Option<Topic>> {
+        self.get_item("get_topic_by_id", &keys::topic(topic_id), TOPIC_SK)
+            .await?
+            .map(|i| record(&i))
+            .transpose()
+    }
+
+    pub(super) async fn d_list_topics(&self, cluster_id: Uuid) -> Result<Vec<Topic>> {
+        let items = self
+            .query_prefix("list_topics", &keys::cluster(cluster_id), "T#")
+            .await?;
+        let mut out: Vec<Topic> = items.iter().map(record).collect::<Result<_>>()?;
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    pub(super) async fn d_update_topic(
+        &self,
+        t: &Topic,
+        new_owners: &[PartitionOwner],
+    ) -> Result<Topic> {
+        let not_found = || MetadataError::NotFound {
+            kind: "topic",
+            name: t.id.to_string(),
+        };
+        let stored = self.d_get_topic_by_id(t.id).await?.ok_or_else(not_found)?;
+        let version_conflict = |stored: &Topic| {
+            MetadataError::Conflict(format!(
+                "topic {} ({}) is at version {}, not {}",
+                stored.name, stored.id, stored.version, t.version
+            ))
+        };
+        if stored.version != t.version {
+            return Err(version_conflict(&stored));
+        }
+        if stored.cluster_id != t.cluster_id || stored.name != t.name {
+            return Err(MetadataError::InvalidArgument(format!(
+                "topic {} ({}) cannot be renamed or moved to another cluster",
+                stored.name, stored.id
+            )));
+        }
+        if t.partitions < stored.partitions {
+            return Err(MetadataError::InvalidArgument(format!(
+                "topic {} has {} partitions; the count cannot drop to {}",
+                stored.name, stored.partitions, t.partitions
+            )));
+        }
+        validate_owners(t, new_owners)?;
+        let mut updated = t.clone();
+        updated.version = t
+            .version
+            .checked_add(1)
+            .ok_or_else(|| MetadataError::Corrupt(format!("topic {} version overflow", t.name)))?;
+        updated.created_ms = stored.created_ms;
+        let values = [
+            (":d", to_record(&updated)?),
+            (":nv", n(updated.version)),
+            (":v", n(t.version)),
+        ];
+        let set = "SET d = :d, v = :nv";
+        let cond = Some("v = :v");
+        let head = vec![
+            keys::update(
+                &self.table,
+                &keys::topic(t.id),
+                TOPIC_SK,
+                set,
+                cond,
+                &values,
+            )?,
+            keys::update(
+                &self.table,
+                &keys::cluster(t.cluster_id),
+                &keys::topic_name(&t.name),
+                set,
+                cond,
+                &values,
+            )?,
+        ];
+        match self
+            .transact_with_owners("update_topic", head, new_owners)
+            .await?
+        {
+            Ok(()) => Ok(updated),
+            Err(i) if i < 2 => match self.d_get_topic_by_id(t.id).await? {
+                None => Err(not_found()),
+                Some(now) => Err(version_conflict(&now)),
+            },
+            Err(i) => {
+                let o = &new_owners[(i - 2).min(new_owners.len().saturating_sub(1))];
+                Err(partition_exists(o.topic_id, o.partition))
+            }
+        }
+    }
+
+    pub(super) async fn d_delete_topic(&self, topic_id: Uuid) -> Result<Vec<ManifestEntry>> {
+        let not_found = || MetadataError::NotFound {
+            kind: "topic",
+            name: topic_id.to_string(),
+        };
+        let t = self
+            .d_get_topic_by_id(topic_id)
+            .await?
+            .ok_or_else(not_found)?;
+        let pk = keys::topic(topic_id);
+        let items = vec![
+            keys::delete(
+                &self.table,
+                &pk,
+                TOPIC_SK,
+                Some("attribute_exists(pk)"),
+                &[],
+            )?,
+            keys::delete(
+                &self.table,
+                &keys::cluster(t.cluster_id),
+                &keys::topic_name(&t.name),
+                None,
+                &[],
+            )?,
+        ];
+        if let TxOutcome::ConditionFailed(_) = self.transact("delete_topic", items).await? {
+            return Err(not_found());
+        }
+        // Owners go before the manifest: once they are gone every fenced commit fails, so the
+        // entries read afterwards are all there will ever be.
+        let owners = self.query_prefix("delete_topic", &pk, "P#").await?;
+        for chunk in owners.chunks(MAX_TRANSACTION_ITEMS) {
+            let deletes = chunk
+                .iter()
+                .map(|o| {
+                    let sk = super::exec::get_s(o, "sk")?;
+                    keys::delete(&self.table, &pk, sk, None, &[])
+                })
+                .collect::<Result<Vec<_>>>()?;
+            self.transact("delete_topic", deletes).await?;
+        }
+        let entries: Vec<ManifestEntry> = self
+            .query_prefix("delete_topic", &pk, "M#")
+            .await?
+            .iter()
+            .map(record)
+            .collect::<Result<_>>()?;
+        self.remove_entries("delete_topic", &entries).await?;
+        tracing::info!(%topic_id, name = %t.name, entries = entries.len(), "topic deleted");
+        Ok(entries)
+    }
+
+    pub(super) async fn d_list_partition_owners(
+        &self,
+        topic_id: Uuid,
+    ) -> Result<Vec<PartitionOwner>> {
+        self.query_prefix("list_partition_owners", &keys::topic(topic_id), "P#")
+            .await?
+            .iter()
+            .map(keys::owner_from)
+            .collect()
+    }
+
+    pub(super) async fn d_get_partition_owner(
+        &self,
+        topic_id: Uuid,
+        partition: i32,
+    ) -> Result<Option<PartitionOwner>> {
+        self.get_item(
+            "get_partition_owner",
+            &keys::topic(topic_id),
+            &keys::owner(partition),
+        )
+        .await?
+        .map(|i| keys::owner_from(&i))
+        .transpose()
+    }
+
+    pub(super) async fn d_list_partitions_of_node(
+        &self,
+        node_id: &str,
+    ) -> Result<Vec<PartitionOwner>> {
+        let items = self
+            .query_node_index("list_partitions_of_node", &keys::node_index(node_id))
+            .await?;
+        let mut out = Vec::with_capacity(items.len());
+        for item in &items {
+            let o = keys::owner_from(item)?;
+            if o.node_id == node_id {
+                out.push(o);
+            }
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn d_claim_partition(
+        &self,
+        topic_id: Uuid,
+        partition: i32,
+        node_id: &str,
+        expected_epoch: i32,
+    ) -> Result<PartitionOwner> {
+        let require = |o: Option<PartitionOwner>| {
+            o.ok_or_else(|| MetadataError::NotFound {
+                kind: "partition",
+                name: format!("{topic_id}/{partition}"),
+            })
+        };
+        let claim_conflict = |o: &PartitionOwner| {
+            MetadataError::Conflict(format!(
+                "partition {topic_id}/{partition} is at epoch {} (owned by node {}), \
+                 not the expected epoch {expected_epoch}",
+                o.epoch, o.node_id
+            ))
+        };
+        let mut owner = require(self.d_get_partition_owner(topic_id, partition).await?)?;
+        if owner.epoch != expected_epoch {
+            return Err(claim_conflict(&owner));
+        }
+        owner.epoch = expected_epoch.checked_add(1).ok_or_else(|| {
+            MetadataError::Conflict(format!(
+                "partition {topic_id}/{partition} has exhausted its epochs"
+            ))
+        })?;
+        owner.node_id = node_id.to_string();
+        let update = keys::update(
+            &self.table,
+            &keys::topic(topic_id),
+            &keys::owner(partition),
+            "SET node = :n, ep = :new, gpk = :g",
+            Some("ep = :old"),
+            &[
+                (":n", s(node_id)),
+                (":new", n(i64::from(owner.epoch))),
+                (":g", s(keys::node_index(node_id))),
+                (":old", n(i64::from(expected_epoch))),
+            ],
+        )?;
+        match self.transact("claim_partition", vec![update]).await? {
+            TxOutcome::Applied => {
+                tracing::info!(%topic_id, partition, node_id, epoch = owner.epoch, "partition claimed");
+                Ok(owner)
+            }
+            TxOutcome::ConditionFailed(_) => {
+                let now = require(self.d_get_partition_owner(topic_id, partition).await?)?;
+                Err(claim_conflict(&now))
+            }
+        }
+    }
+
+    /// Reads the owner a node's fenced write is conditioned on; a missing row (topic deleted)
+    /// is a `Conflict` like any other lost ownership.
+    pub(super) async fn fenced_owner(
+        &self,
+        topic_id: Uuid,
+        partition: i32,
+    ) -> Result<(PartitionOwner, Item)> {
+        let item = self
+            .get_item(
+                "fenced_owner",
+                &keys::topic(topic_id),
+                &keys::owner(partition),
+            )
+            .await?
+            .ok_or_else(|| {
+                MetadataError::Conflict(format!(
+                    "partition {topic_id}/{partition} no longer exists (topic deleted)"
+                ))
+            })?;
+        Ok((keys::owner_from(&item)?, item))
+    }
+
+    pub(super) async fn d_advance_log_start(
+        &self,
+        topic_id: Uuid,
+        partition: i32,
+        epoch: i32,
+        log_start_offset: i64,
+    ) -> Result<Vec<ManifestEntry>> {
+        if log_start_offset < 0 {
+            return Err(MetadataError::InvalidArgument(format!(
+                "negative log start offset {log_start_offset} for {topic_id}/{partition}"
+            )));
+        }
+        // Retried only when another call of the same owner raised the start in between: the
+        // maximum is then recomputed, since an update expression cannot take one.
+        let mut attempts = 0;
+        let start = loop {
+            let (owner, item) = self.fenced_owner(topic_id, partition).await?;
+            if owner.epoch != epoch {
+                return Err(epoch_conflict(&owner, epoch));
+            }
+            // Never lowered: a late retention pass must not resurrect deleted data.
+            let start = get_n(&item, "lso")?.max(log_start_offset);
+            let update = keys::update(
+                &self.table,
+                &keys::topic(topic_id),
+                &keys::owner(partition),
+                "SET lso = :s",
+                Some("ep = :e AND lso <= :s"),
+                &[(":s", n(start)), (":e", n(i64::from(epoch)))],
+            )?;
+            match self.transact("advance_log_start", vec![update]).await? {
+                TxOutcome::Applied => break start,
+                TxOutcome::ConditionFailed(_) if attempts < 5 => attempts += 1,
+                TxOutcome::ConditionFailed(_) => {
+                    return Err(MetadataError::Conflict(format!(
+                        "log start of {topic_id}/{partition} keeps moving concurrently"
+                    )))
+                }
+            }
+        };
+        let entries = self.entries_ending_by(topic_id, partition, start).await?;
+        self.remove_entries("advance_log_start", &entries).await?;
+        Ok(entries)
+    }
+}
