@@ -75,13 +75,57 @@ fn open_object_store(
     data_dir: &Path,
     spec: Option<&str>,
 ) -> Result<Arc<dyn object_store::ObjectStore>> {
+    /// `s3://bucket/prefix?region=…&endpoint=…&sse_kms_key_id=…` on `object_store`'s S3 client:
+    /// credentials from the AWS environment (variables, web identity, ECS, instance metadata),
+    /// conditional creates (If-None-Match) for `PutMode::Create`, its retries with backoff.
+    fn open_s3(spec: &str) -> Result<Arc<dyn object_store::ObjectStore>> {
+        use object_store::aws::{AmazonS3Builder, S3ConditionalPut};
+        let url = url::Url::parse(spec).with_context(|| format!("--object-store {spec}"))?;
+        let bucket = url.host_str().unwrap_or_default();
+        if bucket.is_empty() {
+            bail!("--object-store {spec}: no bucket");
+        }
+        let mut builder = AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .with_conditional_put(S3ConditionalPut::ETagMatch);
+        let mut local_endpoint = false;
+        for (k, v) in url.query_pairs() {
+            builder = match k.as_ref() {
+                "region" => builder.with_region(v.as_ref()),
+                "endpoint" => {
+                    local_endpoint = true;
+                    // Emulators and private endpoints serve buckets as paths, often over http.
+                    builder
+                        .with_endpoint(v.as_ref())
+                        .with_allow_http(v.starts_with("http://"))
+                        .with_virtual_hosted_style_request(false)
+                }
+                "sse_kms_key_id" => builder.with_sse_kms_encryption(v.as_ref()),
+                other => bail!("--object-store {spec}: unknown parameter {other:?}"),
+            };
+        }
+        // A local endpoint (moto, MinIO in dev) needs some signature but no real identity; do
+        // not let the credential chain wander off to instance metadata for it.
+        if local_endpoint && std::env::var_os("AWS_ACCESS_KEY_ID").is_none() {
+            builder = builder
+                .with_access_key_id("fjord-local")
+                .with_secret_access_key("fjord-local");
+        }
+        let s3 = builder
+            .build()
+            .with_context(|| format!("--object-store {spec}"))?;
+        let prefix = url.path().trim_matches('/');
+        info!(bucket, prefix, "object store: S3");
+        Ok(if prefix.is_empty() {
+            Arc::new(s3)
+        } else {
+            Arc::new(object_store::prefix::PrefixStore::new(s3, prefix))
+        })
+    }
+
     let path = match spec {
         None => data_dir.join("objects"),
-        Some(s) if s.starts_with("s3://") => {
-            bail!(
-                "--object-store {s}: S3 object storage is not built in yet; use a local directory"
-            )
-        }
+        Some(s) if s.starts_with("s3://") => return open_s3(s),
         Some(s) => PathBuf::from(s.strip_prefix("file://").unwrap_or(s)),
     };
     std::fs::create_dir_all(&path)
