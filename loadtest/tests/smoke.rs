@@ -1,0 +1,231 @@
+//! Smoke test: `fjord dev` as a child process, then the `fjord-loadtest` binary against it with
+//! OAUTHBEARER (MSK IAM tokens from the dev credentials file) and with PLAIN, checking the JSON
+//! result it writes.
+//!
+//! Needs `target/debug/fjord`: build it first with `cargo build -p fjord`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+/// `fjord dev` running on a temporary data dir; killed on drop.
+struct Fjord {
+    child: Child,
+    bootstrap: String,
+}
+
+impl Drop for Fjord {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn fjord_binary() -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/fjord");
+    assert!(
+        path.exists(),
+        "{} is missing: build it first with `cargo build -p fjord`",
+        path.display()
+    );
+    path
+}
+
+fn start_fjord(data_dir: &Path) -> Fjord {
+    let mut child = Command::new(fjord_binary())
+        .args([
+            "dev",
+            "--kafka-addr",
+            "127.0.0.1:0",
+            "--region",
+            "us-east-1",
+        ])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .env("FJORD_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn fjord dev");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let mut bootstrap = None;
+    for line in lines.by_ref() {
+        let line = line.expect("read fjord stdout");
+        if let Some(rest) = line.trim().strip_prefix("bootstrap: ") {
+            bootstrap = Some(rest.trim().to_string());
+            break;
+        }
+    }
+    // Keep draining stdout so fjord never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    let bootstrap = bootstrap.expect("fjord dev exited before printing `bootstrap: host:port`");
+    Fjord { child, bootstrap }
+}
+
+const WORKLOAD: &str = "
+name: smoke
+topics: 1
+partitionsPerTopic: 2
+messageSize: 200
+randomBytesRatio: 0.5
+keyDistributor: KEY_ROUND_ROBIN
+producersPerTopic: 1
+subscriptionsPerTopic: 1
+consumerPerSubscription: 1
+producerRate: 500
+warmupDurationSeconds: 1
+testDurationSeconds: 3
+producer: { acks: all, lingerMs: 1 }
+consumer: { fetchMaxWaitMs: 50 }
+";
+
+/// Runs the harness and returns its parsed JSON result.
+fn loadtest(
+    fjord: &Fjord,
+    dir: &Path,
+    data_dir: &Path,
+    name: &str,
+    workload_extra: &str,
+    extra: &[&str],
+) -> Value {
+    let workload = dir.join(format!("{name}.yaml"));
+    std::fs::write(&workload, format!("{WORKLOAD}{workload_extra}")).unwrap();
+    let output = dir.join(format!("{name}.json"));
+    let html = dir.join(format!("{name}.html"));
+    let out = Command::new(env!("CARGO_BIN_EXE_fjord-loadtest"))
+        .args([
+            "--bootstrap",
+            &fjord.bootstrap,
+            "--quiet",
+            "--fail-on-error",
+        ])
+        .arg("--workload")
+        .arg(&workload)
+        .arg("--output")
+        .arg(&output)
+        .arg("--html")
+        .arg(&html)
+        .arg("--aws-credentials-file")
+        .arg(data_dir.join("credentials"))
+        .args(["--aws-profile", "fjord", "--region", "us-east-1"])
+        .args(["--topic-prefix", name])
+        .args(extra)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("FJORD_LOADTEST_USERNAME")
+        .env_remove("FJORD_LOADTEST_PASSWORD")
+        .output()
+        .expect("run fjord-loadtest");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "fjord-loadtest failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    assert!(
+        stdout.contains("publish latency"),
+        "no table on stdout:\n{stdout}"
+    );
+    let html = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        html.contains("<svg") && html.contains("polyline"),
+        "HTML report has no charts"
+    );
+    serde_json::from_str(&std::fs::read_to_string(&output).unwrap()).unwrap()
+}
+
+fn f(v: &Value, path: &str) -> f64 {
+    v.pointer(path)
+        .and_then(Value::as_f64)
+        .unwrap_or_else(|| panic!("{path} missing in {v}"))
+}
+
+fn check(r: &Value, window_s: f64) {
+    assert_eq!(
+        f(r, "/totals/publish_errors"),
+        0.0,
+        "{}",
+        r["error_samples"]
+    );
+    assert_eq!(
+        f(r, "/totals/consume_errors"),
+        0.0,
+        "{}",
+        r["error_samples"]
+    );
+    let published = f(r, "/publish/messages");
+    let consumed = f(r, "/consume/messages");
+    // 500 msg/s for the window. The lower bound allows a loaded 2-core machine (fsync per
+    // request in a debug build) to fall well short; the upper bound checks the pacing.
+    assert!(
+        published >= 0.25 * 500.0 * window_s,
+        "published {published}"
+    );
+    assert!(published <= 1.2 * 500.0 * window_s, "published {published}");
+    assert!(consumed >= 0.25 * 500.0 * window_s, "consumed {consumed}");
+    assert_eq!(f(r, "/publish/bytes"), published * 200.0);
+    for l in ["publish_latency", "e2e_latency"] {
+        let p50 = f(r, &format!("/{l}/p50_ms"));
+        let p99 = f(r, &format!("/{l}/p99_ms"));
+        let max = f(r, &format!("/{l}/max_ms"));
+        assert!(f(r, &format!("/{l}/count")) > 0.0, "{l}: no samples");
+        assert!(p50 > 0.0 && p50 <= p99 && p99 <= max, "{l}: {}", r[l]);
+        assert!(max < 5_000.0, "{l}: max {max} ms on loopback");
+    }
+    assert!(!r["samples"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn smoke_oauthbearer_and_plain_against_fjord_dev() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let fjord = start_fjord(&data_dir);
+
+    let r = loadtest(
+        &fjord,
+        dir.path(),
+        &data_dir,
+        "smoke-iam",
+        "",
+        &[
+            "--security-protocol",
+            "SASL_PLAINTEXT",
+            "--sasl-mechanism",
+            "OAUTHBEARER",
+        ],
+    );
+    assert_eq!(r["sasl_mechanism"], "OAUTHBEARER");
+    check(&r, 3.0);
+
+    let pid = fjord.child.id().to_string();
+    let r = loadtest(
+        &fjord,
+        dir.path(),
+        &data_dir,
+        "smoke-plain",
+        "idleConnections: 20\n",
+        &[
+            "--server-pid",
+            &pid,
+            "--security-protocol",
+            "SASL_PLAINTEXT",
+            "--sasl-mechanism",
+            "PLAIN",
+            "--duration",
+            "2",
+            "--warmup",
+            "1",
+        ],
+    );
+    assert_eq!(r["sasl_mechanism"], "PLAIN");
+    check(&r, 2.0);
+    assert_eq!(f(&r, "/idle_connections"), 20.0);
+    assert!(f(&r, "/server/before/rss_kib") > 0.0, "{}", r["server"]);
+    assert!(f(&r, "/server/after/cpu_seconds") >= f(&r, "/server/before/cpu_seconds"));
+}
