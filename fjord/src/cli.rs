@@ -37,6 +37,25 @@ pub enum Command {
     Gateway(GatewayArgs),
     /// A storage node: WAL, tiering to object storage, fetch and group coordination.
     StorageNode(NodeArgs),
+    /// Administrative tasks.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+/// `fjord admin …`.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Creates the metadata tables (DynamoDB) or schema (SQLite) if they do not exist yet.
+    /// Safe to run again.
+    InitMetadata(InitMetadataArgs),
+}
+
+/// `fjord admin init-metadata`.
+#[derive(Debug, Args)]
+pub struct InitMetadataArgs {
+    /// Where state lives (only --metadata and --data-dir matter here).
+    #[command(flatten)]
+    pub state: StateArgs,
 }
 
 /// Flags every role shares: where state lives.
@@ -46,6 +65,12 @@ pub struct StateArgs {
     /// --object-store says otherwise), the dev credentials file and the secret-sealing key.
     #[arg(long, env = "FJORD_DATA_DIR", default_value = "./fjord-data")]
     pub data_dir: PathBuf,
+
+    /// Metadata store: `sqlite:///path/file.sqlite`, or `dynamodb://<table-prefix>?region=…`
+    /// (`&endpoint=…` for a DynamoDB-compatible endpoint; create the table once with
+    /// `fjord admin init-metadata`). Defaults to `<data-dir>/metadata.sqlite`.
+    #[arg(long, env = "FJORD_METADATA")]
+    pub metadata: Option<String>,
 
     /// Object store for tiered data: a local directory path, or `file:///path`. Defaults to
     /// `<data-dir>/objects`. (`s3://` arrives with the production-backends work.)

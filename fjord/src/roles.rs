@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context, Result};
 use fjord_gateway::topics::TopicService;
 use fjord_gateway::{Gateway, GatewayConfig};
-use fjord_metadata::{MetadataStore, NodeInfo, SqliteStore};
+use fjord_metadata::{DynamoStore, MetadataStore, NodeInfo, SqliteStore};
 use fjord_storage_node::rpc::{NodeIdentity, QuicNodeDirectory, RpcServer};
 use fjord_storage_node::NodeConfig;
 use fjord_storage_node::StorageNode;
@@ -17,7 +17,9 @@ use fjord_tenancy::{AuthConfig, Authenticator};
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
-use crate::cli::{DevArgs, GatewayArgs, GatewayFlags, NodeArgs, NodeFlags, StateArgs};
+use crate::cli::{
+    DevArgs, GatewayArgs, GatewayFlags, InitMetadataArgs, NodeArgs, NodeFlags, StateArgs,
+};
 use crate::shutdown::Shutdown;
 
 /// How often a node renews its registration.
@@ -43,16 +45,14 @@ impl State {
     async fn open(args: &StateArgs) -> Result<Self> {
         std::fs::create_dir_all(&args.data_dir)
             .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
-        let metadata_path = args.data_dir.join("metadata.sqlite");
-        let store = SqliteStore::open(&metadata_path)
-            .with_context(|| format!("opening metadata {}", metadata_path.display()))?;
+        let store = open_metadata(args)?;
         let objects = open_object_store(&args.data_dir, args.object_store.as_deref())?;
         let sealer = SecretSealer::load_or_create(&args.data_dir.join("secret.key"))
             .context("loading the secret-sealing key")?;
         Ok(Self {
             data_dir: args.data_dir.clone(),
             region: args.region.clone(),
-            store: Arc::new(store),
+            store,
             objects,
             sealer,
         })
@@ -69,6 +69,58 @@ impl State {
         .await
         .context("creating the dev account, cluster and access key")
     }
+}
+
+/// Which metadata backend `--metadata` names.
+enum MetadataSpec {
+    Sqlite(PathBuf),
+    Dynamo(String),
+}
+
+fn metadata_spec(args: &StateArgs) -> Result<MetadataSpec> {
+    Ok(match args.metadata.as_deref() {
+        None => MetadataSpec::Sqlite(args.data_dir.join("metadata.sqlite")),
+        Some(url) if url.starts_with("dynamodb://") => MetadataSpec::Dynamo(url.to_string()),
+        Some(url) => match url.strip_prefix("sqlite://") {
+            Some(path) => MetadataSpec::Sqlite(PathBuf::from(path)),
+            None => {
+                bail!("--metadata {url:?}: expected sqlite:///path or dynamodb://prefix?region=…")
+            }
+        },
+    })
+}
+
+fn open_metadata(args: &StateArgs) -> Result<Arc<dyn MetadataStore>> {
+    Ok(match metadata_spec(args)? {
+        MetadataSpec::Sqlite(path) => Arc::new(
+            SqliteStore::open(&path)
+                .with_context(|| format!("opening metadata {}", path.display()))?,
+        ),
+        MetadataSpec::Dynamo(url) => Arc::new(
+            DynamoStore::connect(&url).with_context(|| format!("connecting to metadata {url}"))?,
+        ),
+    })
+}
+
+/// `fjord admin init-metadata`.
+pub async fn init_metadata(args: InitMetadataArgs) -> Result<()> {
+    match metadata_spec(&args.state)? {
+        MetadataSpec::Sqlite(path) => {
+            SqliteStore::open(&path)
+                .with_context(|| format!("creating metadata {}", path.display()))?;
+            println!("metadata ready: {}", path.display());
+        }
+        MetadataSpec::Dynamo(url) => {
+            let store = DynamoStore::connect(&url)
+                .with_context(|| format!("connecting to metadata {url}"))?;
+            store
+                .create_tables()
+                .await
+                .context("creating the DynamoDB table")?;
+            println!("metadata ready: DynamoDB table {}", store.table_name());
+        }
+    }
+    Ok(())
 }
 
 fn open_object_store(

@@ -8,49 +8,8 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use common::*;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
-use rdkafka::{Message, Offset, TopicPartitionList};
-
-fn read_all(fjord: &Fjord, topic: &str, partitions: i32, expect_at_least: usize) -> Vec<String> {
-    let c: BaseConsumer<MskIam> = client_config(&fjord.bootstrap)
-        .set("group.id", format!("reader-{}", rand_suffix()))
-        .set("enable.auto.commit", "false")
-        .create_with_context(MskIam(fjord.credentials()))
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..partitions {
-        tpl.add_partition_offset(topic, p, Offset::Beginning)
-            .unwrap();
-    }
-    c.assign(&tpl).unwrap();
-    let mut out = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut idle_since = Instant::now();
-    while Instant::now() < deadline {
-        match c.poll(Duration::from_millis(200)) {
-            Some(m) => {
-                let m = m.expect("consume");
-                out.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
-                idle_since = Instant::now();
-            }
-            None if out.len() >= expect_at_least
-                && idle_since.elapsed() > Duration::from_secs(2) =>
-            {
-                break
-            }
-            None => {}
-        }
-    }
-    out
-}
-
-fn rand_suffix() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
-}
+use rdkafka::Offset;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_loses_no_acked_message_and_keeps_group_offsets() {
@@ -61,29 +20,7 @@ async fn kill_9_loses_no_acked_message_and_keeps_group_offsets() {
 
     // A committed group offset before the crash.
     let group = "durable-group";
-    {
-        let c: BaseConsumer<MskIam> = client_config(&fjord.bootstrap)
-            .set("group.id", group)
-            .create_with_context(MskIam(fjord.credentials()))
-            .unwrap();
-        // A group member: commits go through the coordinator the member has joined.
-        c.subscribe(&["durable"]).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while c.assignment().map(|a| a.count()).unwrap_or(0) < 4 {
-            assert!(
-                Instant::now() < deadline,
-                "consumer never got its assignment"
-            );
-            assert!(
-                c.poll(Duration::from_millis(100)).is_none(),
-                "topic is still empty"
-            );
-        }
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset("durable", 2, Offset::Offset(42))
-            .unwrap();
-        c.commit(&tpl, CommitMode::Sync).expect("commit offsets");
-    }
+    commit_offset(&fjord, group, "durable", 2, 42);
 
     let ctx = Deliveries::new(&fjord);
     let producer: ThreadedProducer<Deliveries> = client_config(&fjord.bootstrap)
@@ -123,25 +60,8 @@ async fn kill_9_loses_no_acked_message_and_keeps_group_offsets() {
         "acked messages lost after kill -9: {missing:?}"
     );
 
-    let c: BaseConsumer<MskIam> = client_config(&fjord.bootstrap)
-        .set("group.id", group)
-        .create_with_context(MskIam(fjord.credentials()))
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition("durable", 2);
-    // rdkafka-rust serves the OAUTHBEARER token refresh only from poll(), so the consumer must
-    // be polled while it looks for its coordinator; retry until a deadline.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let committed = loop {
-        let _ = c.poll(Duration::from_millis(100));
-        match c.committed_offsets(tpl.clone(), Duration::from_secs(2)) {
-            Ok(committed) => break committed,
-            Err(e) => assert!(Instant::now() < deadline, "fetch committed offsets: {e}"),
-        }
-    };
-    let off = committed.find_partition("durable", 2).unwrap().offset();
     assert_eq!(
-        off,
+        committed_offset(&fjord, group, "durable", 2),
         Offset::Offset(42),
         "committed offset survived the crash"
     );

@@ -1,5 +1,6 @@
-//! S3 object storage on a real S3 endpoint (moto's server): `fjord dev --object-store
-//! s3://bucket/prefix?endpoint=…` tiers to S3 and reads back from it after a restart, and the
+//! The production backends on real endpoints (moto's server): `fjord dev` with DynamoDB metadata
+//! and `--object-store s3://bucket/prefix?endpoint=…` tiers to S3 and reads back from it after a
+//! restart, with group offsets kept in DynamoDB; and the
 //! conditional create (If-None-Match) that racing writers rely on lets exactly one win.
 
 #![allow(clippy::unwrap_used)]
@@ -15,41 +16,11 @@ use common::*;
 use object_store::aws::{AmazonS3Builder, S3ConditionalPut};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, PutMode, PutOptions, PutPayload};
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
-use rdkafka::{Message, Offset, TopicPartitionList};
-
-fn read_all(fjord: &Fjord, topic: &str, partitions: i32, expect: usize) -> Vec<String> {
-    let c: BaseConsumer<MskIam> = client_config(&fjord.bootstrap)
-        .set("group.id", "s3-reader")
-        .set("enable.auto.commit", "false")
-        .create_with_context(MskIam(fjord.credentials()))
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    for p in 0..partitions {
-        tpl.add_partition_offset(topic, p, Offset::Beginning)
-            .unwrap();
-    }
-    c.assign(&tpl).unwrap();
-    let mut out = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let mut idle_since = Instant::now();
-    while Instant::now() < deadline {
-        match c.poll(Duration::from_millis(200)) {
-            Some(m) => {
-                let m = m.expect("consume");
-                out.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
-                idle_since = Instant::now();
-            }
-            None if out.len() >= expect && idle_since.elapsed() > Duration::from_secs(2) => break,
-            None => {}
-        }
-    }
-    out
-}
+use rdkafka::Offset;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tiered_data_lives_in_s3_and_comes_back_after_restart() {
+async fn on_dynamodb_and_s3_acked_data_and_group_offsets_survive_a_restart() {
     let moto = moto::start_moto();
     moto.create_bucket("fjord-data");
     let dir = tempfile::tempdir().unwrap();
@@ -58,7 +29,18 @@ async fn tiered_data_lives_in_s3_and_comes_back_after_restart() {
         "s3://fjord-data/cluster-a?region=us-east-1&endpoint={}",
         moto.endpoint
     );
+    let metadata = format!(
+        "dynamodb://fjord-e2e?region=us-east-1&endpoint={}",
+        moto.endpoint
+    );
+    Fjord::start_role(
+        dir.path(),
+        &["admin", "init-metadata", "--metadata", &metadata],
+        "metadata ready",
+    );
     let flags = [
+        "--metadata",
+        metadata.as_str(),
         "--object-store",
         store.as_str(),
         "--upload-bytes",
@@ -108,6 +90,11 @@ async fn tiered_data_lives_in_s3_and_comes_back_after_restart() {
         !dir.path().join("objects").exists(),
         "nothing tiered locally"
     );
+    assert!(
+        !dir.path().join("metadata.sqlite").exists(),
+        "no local metadata file"
+    );
+    commit_offset(&fjord, "s3-group", "s3-tiered", 1, 1234);
 
     // A restart empties the tail cache: the trimmed part must come back from S3.
     assert!(fjord.terminate().success(), "clean exit");
@@ -116,6 +103,11 @@ async fn tiered_data_lives_in_s3_and_comes_back_after_restart() {
     assert_eq!(got.len(), n, "no duplicates");
     let expected: HashSet<String> = (0..n).map(value).collect();
     assert_eq!(got.into_iter().collect::<HashSet<_>>(), expected);
+    assert_eq!(
+        committed_offset(&fjord, "s3-group", "s3-tiered", 1),
+        Offset::Offset(1234),
+        "the committed offset lives in DynamoDB"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -313,3 +313,98 @@ pub fn send_waiting<'a, K, P>(
         }
     }
 }
+
+/// Reads every partition of `topic` from the beginning (no group), until at least
+/// `expect_at_least` messages arrived and two quiet seconds passed, or two minutes.
+pub fn read_all(
+    fjord: &Fjord,
+    topic: &str,
+    partitions: i32,
+    expect_at_least: usize,
+) -> Vec<String> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{Message, Offset, TopicPartitionList};
+    let c: BaseConsumer<MskIam> = client_config(&fjord.bootstrap)
+        .set("group.id", "fjord-test-reader")
+        .set("enable.auto.commit", "false")
+        .create_with_context(MskIam(fjord.credentials()))
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
+    }
+    c.assign(&tpl).unwrap();
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut idle_since = Instant::now();
+    while Instant::now() < deadline {
+        match c.poll(Duration::from_millis(200)) {
+            Some(m) => {
+                let m = m.expect("consume");
+                out.push(String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned());
+                idle_since = Instant::now();
+            }
+            None if out.len() >= expect_at_least
+                && idle_since.elapsed() > Duration::from_secs(2) =>
+            {
+                break
+            }
+            None => {}
+        }
+    }
+    out
+}
+
+/// Commits `offset` for `topic`/`partition` as a member of `group` (joins, waits for its
+/// assignment, commits synchronously).
+pub fn commit_offset(fjord: &Fjord, group: &str, topic: &str, partition: i32, offset: i64) {
+    use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+    use rdkafka::{Offset, TopicPartitionList};
+    let c: BaseConsumer<MskIam> = client_config(&fjord.bootstrap)
+        .set("group.id", group)
+        .create_with_context(MskIam(fjord.credentials()))
+        .unwrap();
+    c.subscribe(&[topic]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while c.assignment().map(|a| a.count()).unwrap_or(0) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "consumer never got its assignment"
+        );
+        // Polling also serves librdkafka's token refresh and group events.
+        let _ = c.poll(Duration::from_millis(100));
+    }
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, Offset::Offset(offset))
+        .unwrap();
+    c.commit(&tpl, CommitMode::Sync).expect("commit offsets");
+}
+
+/// The offset `group` has committed for `topic`/`partition`.
+pub fn committed_offset(
+    fjord: &Fjord,
+    group: &str,
+    topic: &str,
+    partition: i32,
+) -> rdkafka::Offset {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::TopicPartitionList;
+    let c: BaseConsumer<MskIam> = client_config(&fjord.bootstrap)
+        .set("group.id", group)
+        .create_with_context(MskIam(fjord.credentials()))
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(topic, partition);
+    // rdkafka-rust serves the OAUTHBEARER token refresh only from poll(), so the consumer must
+    // be polled while it looks for its coordinator; retry until a deadline.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let committed = loop {
+        let _ = c.poll(Duration::from_millis(100));
+        match c.committed_offsets(tpl.clone(), Duration::from_secs(2)) {
+            Ok(committed) => break committed,
+            Err(e) => assert!(Instant::now() < deadline, "fetch committed offsets: {e}"),
+        }
+    };
+    committed.find_partition(topic, partition).unwrap().offset()
+}
