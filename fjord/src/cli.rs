@@ -72,8 +72,10 @@ pub struct StateArgs {
     #[arg(long, env = "FJORD_METADATA")]
     pub metadata: Option<String>,
 
-    /// Object store for tiered data: a local directory path, or `file:///path`. Defaults to
-    /// `<data-dir>/objects`. (`s3://` arrives with the production-backends work.)
+    /// Object store for tiered data: a local directory path, `file:///path`, or
+    /// `s3://bucket/prefix?region=…` (`&endpoint=…` for an S3-compatible endpoint,
+    /// `&sse_kms_key_id=…` for SSE-KMS; credentials from the AWS environment). Defaults to
+    /// `<data-dir>/objects`.
     #[arg(long, env = "FJORD_OBJECT_STORE")]
     pub object_store: Option<String>,
 
