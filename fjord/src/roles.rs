@@ -7,7 +7,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context, Result};
 use fjord_gateway::topics::TopicService;
 use fjord_gateway::{Gateway, GatewayConfig};
+use fjord_metadata::counting::CountingStore;
 use fjord_metadata::{DynamoStore, MetadataStore, NodeInfo, SqliteStore};
+use fjord_storage_node::counting_objects::CountingObjectStore;
 use fjord_storage_node::rpc::{NodeIdentity, QuicNodeDirectory, RpcServer};
 use fjord_storage_node::NodeConfig;
 use fjord_storage_node::StorageNode;
@@ -39,22 +41,90 @@ struct State {
     store: Arc<dyn MetadataStore>,
     objects: Arc<dyn object_store::ObjectStore>,
     sealer: SecretSealer,
+    counters: Arc<RequestCounters>,
+}
+
+/// Handles on the counting wrappers around `State::store` and `State::objects`: every
+/// metadata call and object-store request this process makes is counted (one relaxed atomic
+/// increment each), so cost per GB can be read off a running process.
+struct RequestCounters {
+    store: Arc<CountingStore>,
+    objects: Arc<CountingObjectStore>,
+}
+
+impl RequestCounters {
+    /// The counts as one JSON object.
+    fn to_json(&self) -> serde_json::Value {
+        let (reads, writes) = self.store.totals();
+        let (puts, gets) = self.objects.totals();
+        serde_json::json!({
+            "metadata": self.store.snapshot(),
+            "metadata_reads": reads,
+            "metadata_writes": writes,
+            "objects": self.objects.snapshot(),
+            "object_puts": puts,
+            "object_gets": gets,
+        })
+    }
+
+    /// Logs the counts and prints them on stdout as one line, `request-counts: {json}`, for
+    /// scripts (see `scripts/bench-requests-per-gb`).
+    fn report(&self, when: &str) {
+        let json = self.to_json();
+        info!(when, counts = %json, "request counts");
+        println!("request-counts: {json}");
+    }
+
+    /// Until the guard is dropped, SIGUSR1 prints the counts so far (a snapshot at the edges of
+    /// a measurement window).
+    fn report_on_sigusr1(self: &Arc<Self>) -> AbortOnDrop {
+        let counters = self.clone();
+        AbortOnDrop(tokio::spawn(async move {
+            #[cfg(unix)]
+            {
+                use tokio::signal::unix::{signal, SignalKind};
+                match signal(SignalKind::user_defined1()) {
+                    Ok(mut usr1) => {
+                        while usr1.recv().await.is_some() {
+                            counters.report("sigusr1");
+                        }
+                    }
+                    Err(e) => warn!("cannot listen for SIGUSR1 ({e}); counts only at exit"),
+                }
+            }
+            #[cfg(not(unix))]
+            let _ = counters;
+        }))
+    }
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl State {
     async fn open(args: &StateArgs) -> Result<Self> {
         std::fs::create_dir_all(&args.data_dir)
             .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
-        let store = open_metadata(args)?;
-        let objects = open_object_store(&args.data_dir, args.object_store.as_deref())?;
+        let store = Arc::new(CountingStore::new(open_metadata(args)?));
+        let objects = Arc::new(CountingObjectStore::new(open_object_store(
+            &args.data_dir,
+            args.object_store.as_deref(),
+        )?));
         let sealer = SecretSealer::load_or_create(&args.data_dir.join("secret.key"))
             .context("loading the secret-sealing key")?;
         Ok(Self {
             data_dir: args.data_dir.clone(),
             region: args.region.clone(),
-            store,
-            objects,
+            store: store.clone(),
+            objects: objects.clone(),
             sealer,
+            counters: Arc::new(RequestCounters { store, objects }),
         })
     }
 
@@ -352,6 +422,7 @@ async fn serve_gateway(state: &State, flags: &GatewayFlags, shutdown: Shutdown) 
 pub async fn run_dev(args: DevArgs) -> Result<()> {
     let shutdown = Shutdown::on_signals();
     let state = State::open(&args.state).await?;
+    let _usr1 = state.counters.report_on_sigusr1();
     let (node_stop_tx, node_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let node = start_node(&state, &args.node, async move {
         let _ = node_stop_rx.await;
@@ -362,6 +433,7 @@ pub async fn run_dev(args: DevArgs) -> Result<()> {
     let _ = node_stop_tx.send(());
     node.stop().await;
     info!("fjord dev stopped");
+    state.counters.report("exit");
     served
 }
 
@@ -369,7 +441,10 @@ pub async fn run_dev(args: DevArgs) -> Result<()> {
 pub async fn run_gateway(args: GatewayArgs) -> Result<()> {
     let shutdown = Shutdown::on_signals();
     let state = State::open(&args.state).await?;
-    serve_gateway(&state, &args.gateway, shutdown).await?;
+    let _usr1 = state.counters.report_on_sigusr1();
+    let served = serve_gateway(&state, &args.gateway, shutdown).await;
+    state.counters.report("exit");
+    served?;
     info!("gateway stopped");
     Ok(())
 }
@@ -378,9 +453,11 @@ pub async fn run_gateway(args: GatewayArgs) -> Result<()> {
 pub async fn run_node(args: NodeArgs) -> Result<()> {
     let shutdown = Shutdown::on_signals();
     let state = State::open(&args.state).await?;
+    let _usr1 = state.counters.report_on_sigusr1();
     let node = start_node(&state, &args.node, shutdown.wait()).await?;
     println!("storage node {} running", args.node.node_id);
     node.stop().await;
     info!("storage node stopped");
+    state.counters.report("exit");
     Ok(())
 }

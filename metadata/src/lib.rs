@@ -12,10 +12,12 @@
 //! - [`store`]: the trait itself.
 //! - [`sqlite`]: the embedded backend (a file under the data dir, shareable by local processes).
 //! - [`dynamodb`]: the production backend (one DynamoDB table; design in `metadata/README.md`).
+//! - [`counting`]: a wrapper that counts calls per method (cost figures, hot-path checks).
 //! - `conformance` (cargo feature `conformance`): the test suite every backend must pass.
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod counting;
 pub mod dynamodb;
 pub mod error;
 pub mod sqlite;

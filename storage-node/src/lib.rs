@@ -17,10 +17,12 @@
 //!   (private) are the data path on top.
 //! - [`tiering`]: upload to object storage (object format), manifest commit, WAL trim,
 //!   retention.
+//! - [`counting_objects`]: an object-store wrapper counting requests (cost figures).
 //! - [`wal`]: the write-ahead log.
 
 pub mod api;
 pub mod config;
+pub mod counting_objects;
 mod fetch;
 pub mod groups;
 mod list_offsets;
