@@ -26,7 +26,14 @@ impl Drop for Fjord {
 }
 
 fn fjord_binary() -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/fjord");
+    // Test executables live in <target>/<profile>/deps/; binaries of the workspace (built by the
+    // test command before the tests) one level up. This holds whatever CARGO_TARGET_DIR is.
+    let exe = std::env::current_exe().expect("test executable path");
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test executable is inside <target>/<profile>/deps")
+        .join("fjord");
     assert!(
         path.exists(),
         "{} is missing: build it first with `cargo build -p fjord`",
