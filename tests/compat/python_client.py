@@ -76,7 +76,7 @@ def main():
                 proc.kill()
                 sys.exit("FAILED: fjord dev did not stop within 60 s of SIGTERM")
         check(code == 0, f"fjord dev exited with {code} after SIGTERM")
-    print("python compatibility: 1 passed, 0 failed")
+    print("compat: 1 passed, 0 failed")
 
 
 def run(bootstrap):
