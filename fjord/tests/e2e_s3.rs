@@ -6,13 +6,13 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
-mod moto;
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
+use fjord_metadata::conformance::moto;
 use object_store::aws::{AmazonS3Builder, S3ConditionalPut};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, PutMode, PutOptions, PutPayload};

@@ -13,6 +13,7 @@
 //! - [`sqlite`]: the embedded backend (a file under the data dir, shareable by local processes).
 //! - [`dynamodb`]: the production backend (one DynamoDB table; design in `metadata/README.md`).
 //! - [`counting`]: a wrapper that counts calls per method (cost figures, hot-path checks).
+//! - `validate`: the argument checks and error messages both backends share.
 //! - `conformance` (cargo feature `conformance`): the test suite every backend must pass.
 
 #[cfg(feature = "conformance")]
@@ -23,6 +24,7 @@ pub mod error;
 pub mod sqlite;
 pub mod store;
 pub mod types;
+mod validate;
 
 pub use dynamodb::DynamoStore;
 pub use error::MetadataError;

@@ -24,6 +24,8 @@
 //! list the cases, for a backend that prefers one `#[test]` per case. A failing case panics with
 //! the case's name and what it expected.
 //!
+//! [`moto`] starts a local moto server, for tests against real DynamoDB and S3 endpoints.
+//!
 //! Error contract checked here, beyond the trait docs: conditional failures are
 //! [`MetadataError::Conflict`] whose message names the stored and the offered epoch or version;
 //! a node's fenced write (`commit_manifest`, `advance_log_start`) to a partition with no owner
@@ -33,6 +35,7 @@
 
 mod fixtures;
 mod groups;
+pub mod moto;
 mod ownership;
 mod shared;
 mod tenants;

@@ -16,6 +16,7 @@ use super::DynamoStore;
 use crate::error::{MetadataError, Result};
 use crate::store::PartitionCommit;
 use crate::types::*;
+use crate::validate;
 
 /// Re-plans of a commit whose transaction lost a condition (a concurrent commit or claim); the
 /// re-plan sees the winner's write and turns it into a skip (our own retry) or a `Conflict`.
@@ -25,36 +26,6 @@ const COMMIT_PLANS: usize = 4;
 struct PartitionPlan {
     actions: Vec<TransactWriteItem>,
     refs: Vec<String>,
-}
-
-fn validate_entry(c: &PartitionCommit, e: &ManifestEntry) -> Result<()> {
-    if e.topic_id != c.topic_id || e.partition != c.partition {
-        return Err(MetadataError::InvalidArgument(format!(
-            "manifest entry for {}/{} committed under partition {}/{}",
-            e.topic_id, e.partition, c.topic_id, c.partition
-        )));
-    }
-    if e.base_offset < 0 || e.end_offset <= e.base_offset {
-        return Err(MetadataError::InvalidArgument(format!(
-            "manifest entry of {}/{} has an empty or negative range [{}, {})",
-            e.topic_id, e.partition, e.base_offset, e.end_offset
-        )));
-    }
-    Ok(())
-}
-
-fn overlap(e: &ManifestEntry, prev: &ManifestEntry) -> MetadataError {
-    MetadataError::Conflict(format!(
-        "manifest entry [{}, {}) of {}/{} in {} overlaps stored entry [{}, {}) in {}",
-        e.base_offset,
-        e.end_offset,
-        e.topic_id,
-        e.partition,
-        e.object_key,
-        prev.base_offset,
-        prev.end_offset,
-        prev.object_key
-    ))
 }
 
 /// The snapshot set as stored: one per producer (the last given wins), by producer id.
@@ -97,12 +68,7 @@ impl DynamoStore {
         // writer hears `Conflict` whatever else is wrong with its call.
         for c in commits {
             let (owner, _) = self.fenced_owner(c.topic_id, c.partition).await?;
-            if owner.node_id != node_id || owner.epoch != c.epoch {
-                return Err(MetadataError::Conflict(format!(
-                    "partition {}/{} is owned by node {} epoch {}, not node {node_id} epoch {}",
-                    c.topic_id, c.partition, owner.node_id, owner.epoch, c.epoch
-                )));
-            }
+            validate::commit_fence(c, node_id, &owner)?;
         }
         let mut plans = Vec::with_capacity(commits.len());
         for c in commits {
@@ -124,7 +90,7 @@ impl DynamoStore {
             // each other as well as against the table.
             let mut planned: Vec<&ManifestEntry> = Vec::new();
             for e in &c.entries {
-                validate_entry(c, e)?;
+                validate::manifest_entry(c, e)?;
                 let stored = self
                     .entry_before(c.topic_id, c.partition, e.end_offset)
                     .await?;
@@ -139,7 +105,7 @@ impl DynamoStore {
                         // A retried commit whose first attempt landed: already done.
                         skip = true;
                     } else {
-                        return Err(overlap(e, prev));
+                        return Err(validate::manifest_overlap(e, prev));
                     }
                 }
                 if skip {

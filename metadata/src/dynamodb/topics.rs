@@ -15,42 +15,18 @@ use super::keys::{self, TOPIC_SK};
 use super::DynamoStore;
 use crate::error::{MetadataError, Result};
 use crate::types::*;
+use crate::validate::{self, partition_exists};
 
-/// Checks that `owners` belong to `topic`, lie within its partition count and name each
-/// partition once.
+/// Checks every owner (see [`validate::owner`]) and that each partition is named once.
 fn validate_owners(topic: &Topic, owners: &[PartitionOwner]) -> Result<()> {
     let mut seen = HashSet::new();
     for o in owners {
-        if o.topic_id != topic.id {
-            return Err(MetadataError::InvalidArgument(format!(
-                "owner of partition {}/{} given for topic {} ({})",
-                o.topic_id, o.partition, topic.name, topic.id
-            )));
-        }
-        if o.partition < 0 || o.partition >= topic.partitions {
-            return Err(MetadataError::InvalidArgument(format!(
-                "partition {} out of range for topic {} with {} partitions",
-                o.partition, topic.name, topic.partitions
-            )));
-        }
-        if o.log_start_offset < 0 {
-            return Err(MetadataError::InvalidArgument(format!(
-                "negative log start offset {} for {}/{}",
-                o.log_start_offset, topic.name, o.partition
-            )));
-        }
+        validate::owner(topic, o)?;
         if !seen.insert(o.partition) {
             return Err(partition_exists(o.topic_id, o.partition));
         }
     }
     Ok(())
-}
-
-fn partition_exists(topic_id: Uuid, partition: i32) -> MetadataError {
-    MetadataError::AlreadyExists {
-        kind: "partition",
-        name: format!("{topic_id}/{partition}"),
-    }
 }
 
 fn topic_item(pk: String, sk: String, t: &Topic) -> Result<Item> {
@@ -60,13 +36,6 @@ fn topic_item(pk: String, sk: String, t: &Topic) -> Result<Item> {
         ("d".to_string(), to_record(t)?),
         ("v".to_string(), n(t.version)),
     ]))
-}
-
-fn epoch_conflict(o: &PartitionOwner, offered: i32) -> MetadataError {
-    MetadataError::Conflict(format!(
-        "partition {}/{} is at epoch {} (owned by node {}), not epoch {offered}",
-        o.topic_id, o.partition, o.epoch, o.node_id
-    ))
 }
 
 impl DynamoStore {
@@ -118,12 +87,7 @@ impl DynamoStore {
     }
 
     pub(super) async fn d_create_topic(&self, t: &Topic, owners: &[PartitionOwner]) -> Result<()> {
-        if t.partitions < 1 {
-            return Err(MetadataError::InvalidArgument(format!(
-                "topic {} must have at least one partition, not {}",
-                t.name, t.partitions
-            )));
-        }
+        validate::new_topic(t)?;
         validate_owners(t, owners)?;
         let absent = Some("attribute_not_exists(pk)");
         let head = vec![
@@ -192,39 +156,11 @@ impl DynamoStore {
         t: &Topic,
         new_owners: &[PartitionOwner],
     ) -> Result<Topic> {
-        let not_found = || MetadataError::NotFound {
-            kind: "topic",
-            name: t.id.to_string(),
-        };
+        let not_found = || validate::topic_not_found(t.id);
         let stored = self.d_get_topic_by_id(t.id).await?.ok_or_else(not_found)?;
-        let version_conflict = |stored: &Topic| {
-            MetadataError::Conflict(format!(
-                "topic {} ({}) is at version {}, not {}",
-                stored.name, stored.id, stored.version, t.version
-            ))
-        };
-        if stored.version != t.version {
-            return Err(version_conflict(&stored));
-        }
-        if stored.cluster_id != t.cluster_id || stored.name != t.name {
-            return Err(MetadataError::InvalidArgument(format!(
-                "topic {} ({}) cannot be renamed or moved to another cluster",
-                stored.name, stored.id
-            )));
-        }
-        if t.partitions < stored.partitions {
-            return Err(MetadataError::InvalidArgument(format!(
-                "topic {} has {} partitions; the count cannot drop to {}",
-                stored.name, stored.partitions, t.partitions
-            )));
-        }
+        validate::topic_update(&stored, t)?;
         validate_owners(t, new_owners)?;
-        let mut updated = t.clone();
-        updated.version = t
-            .version
-            .checked_add(1)
-            .ok_or_else(|| MetadataError::Corrupt(format!("topic {} version overflow", t.name)))?;
-        updated.created_ms = stored.created_ms;
+        let updated = validate::updated_topic(&stored, t)?;
         let values = [
             (":d", to_record(&updated)?),
             (":nv", n(updated.version)),
@@ -257,7 +193,7 @@ impl DynamoStore {
             Ok(()) => Ok(updated),
             Err(i) if i < 2 => match self.d_get_topic_by_id(t.id).await? {
                 None => Err(not_found()),
-                Some(now) => Err(version_conflict(&now)),
+                Some(now) => Err(validate::topic_version_conflict(&now, t.version)),
             },
             Err(i) => {
                 let o = &new_owners[(i - 2).min(new_owners.len().saturating_sub(1))];
@@ -267,10 +203,7 @@ impl DynamoStore {
     }
 
     pub(super) async fn d_delete_topic(&self, topic_id: Uuid) -> Result<Vec<ManifestEntry>> {
-        let not_found = || MetadataError::NotFound {
-            kind: "topic",
-            name: topic_id.to_string(),
-        };
+        let not_found = || validate::topic_not_found(topic_id);
         let t = self
             .d_get_topic_by_id(topic_id)
             .await?
@@ -370,27 +303,10 @@ impl DynamoStore {
         expected_epoch: i32,
     ) -> Result<PartitionOwner> {
         let require = |o: Option<PartitionOwner>| {
-            o.ok_or_else(|| MetadataError::NotFound {
-                kind: "partition",
-                name: format!("{topic_id}/{partition}"),
-            })
-        };
-        let claim_conflict = |o: &PartitionOwner| {
-            MetadataError::Conflict(format!(
-                "partition {topic_id}/{partition} is at epoch {} (owned by node {}), \
-                 not the expected epoch {expected_epoch}",
-                o.epoch, o.node_id
-            ))
+            o.ok_or_else(|| validate::partition_not_found(topic_id, partition))
         };
         let mut owner = require(self.d_get_partition_owner(topic_id, partition).await?)?;
-        if owner.epoch != expected_epoch {
-            return Err(claim_conflict(&owner));
-        }
-        owner.epoch = expected_epoch.checked_add(1).ok_or_else(|| {
-            MetadataError::Conflict(format!(
-                "partition {topic_id}/{partition} has exhausted its epochs"
-            ))
-        })?;
+        owner.epoch = validate::claim(&owner, expected_epoch)?;
         owner.node_id = node_id.to_string();
         let update = keys::update(
             &self.table,
@@ -412,7 +328,7 @@ impl DynamoStore {
             }
             TxOutcome::ConditionFailed(_) => {
                 let now = require(self.d_get_partition_owner(topic_id, partition).await?)?;
-                Err(claim_conflict(&now))
+                Err(validate::claim_conflict(&now, expected_epoch))
             }
         }
     }
@@ -431,11 +347,7 @@ impl DynamoStore {
                 &keys::owner(partition),
             )
             .await?
-            .ok_or_else(|| {
-                MetadataError::Conflict(format!(
-                    "partition {topic_id}/{partition} no longer exists (topic deleted)"
-                ))
-            })?;
+            .ok_or_else(|| validate::partition_gone(topic_id, partition))?;
         Ok((keys::owner_from(&item)?, item))
     }
 
@@ -446,19 +358,13 @@ impl DynamoStore {
         epoch: i32,
         log_start_offset: i64,
     ) -> Result<Vec<ManifestEntry>> {
-        if log_start_offset < 0 {
-            return Err(MetadataError::InvalidArgument(format!(
-                "negative log start offset {log_start_offset} for {topic_id}/{partition}"
-            )));
-        }
+        validate::log_start_offset(topic_id, partition, log_start_offset)?;
         // Retried only when another call of the same owner raised the start in between: the
         // maximum is then recomputed, since an update expression cannot take one.
         let mut attempts = 0;
         let start = loop {
             let (owner, item) = self.fenced_owner(topic_id, partition).await?;
-            if owner.epoch != epoch {
-                return Err(epoch_conflict(&owner, epoch));
-            }
+            validate::epoch_fence(&owner, epoch)?;
             // Never lowered: a late retention pass must not resurrect deleted data.
             let start = get_n(&item, "lso")?.max(log_start_offset);
             let update = keys::update(

@@ -8,6 +8,7 @@ use super::topics;
 use crate::error::{MetadataError, Result};
 use crate::store::PartitionCommit;
 use crate::types::*;
+use crate::validate;
 
 /// Removes the manifest entries matching `filter` (a `WHERE` clause over `manifest`) and returns
 /// them ordered by partition and base offset.
@@ -34,12 +35,7 @@ pub(super) fn commit_manifest(
     // transaction) still covers failures in the writes themselves.
     for c in commits {
         let owner = topics::fenced_owner(conn, c.topic_id, c.partition)?;
-        if owner.node_id != node_id || owner.epoch != c.epoch {
-            return Err(MetadataError::Conflict(format!(
-                "partition {}/{} is owned by node {} epoch {}, not node {node_id} epoch {}",
-                c.topic_id, c.partition, owner.node_id, owner.epoch, c.epoch
-            )));
-        }
+        validate::commit_fence(c, node_id, &owner)?;
     }
     for c in commits {
         for e in &c.entries {
@@ -51,18 +47,7 @@ pub(super) fn commit_manifest(
 }
 
 fn insert_entry(conn: &Connection, c: &PartitionCommit, e: &ManifestEntry) -> Result<()> {
-    if e.topic_id != c.topic_id || e.partition != c.partition {
-        return Err(MetadataError::InvalidArgument(format!(
-            "manifest entry for {}/{} committed under partition {}/{}",
-            e.topic_id, e.partition, c.topic_id, c.partition
-        )));
-    }
-    if e.base_offset < 0 || e.end_offset <= e.base_offset {
-        return Err(MetadataError::InvalidArgument(format!(
-            "manifest entry of {}/{} has an empty or negative range [{}, {})",
-            e.topic_id, e.partition, e.base_offset, e.end_offset
-        )));
-    }
+    validate::manifest_entry(c, e)?;
     // Stored entries never overlap, so among them only the last one starting below `end_offset`
     // can overlap the new range.
     let sql = format!(
@@ -82,17 +67,7 @@ fn insert_entry(conn: &Connection, c: &PartitionCommit, e: &ManifestEntry) -> Re
             // A retried commit whose first attempt landed: already done.
             return Ok(());
         }
-        return Err(MetadataError::Conflict(format!(
-            "manifest entry [{}, {}) of {}/{} in {} overlaps stored entry [{}, {}) in {}",
-            e.base_offset,
-            e.end_offset,
-            e.topic_id,
-            e.partition,
-            e.object_key,
-            prev.base_offset,
-            prev.end_offset,
-            prev.object_key
-        )));
+        return Err(validate::manifest_overlap(e, &prev));
     }
     conn.execute(
         "INSERT INTO manifest (topic_id, partition, base_offset, end_offset, max_timestamp_ms,

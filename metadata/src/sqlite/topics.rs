@@ -7,31 +7,12 @@ use super::manifest;
 use super::rows::{self, OWNER_COLS, TOPIC_COLS};
 use crate::error::{MetadataError, Result};
 use crate::types::*;
+use crate::validate;
 
-/// Checks that `owners` belong to `topic` and lie within its partition count. Duplicates are
-/// caught by the primary key on insert.
+/// Checks every owner (see [`validate::owner`]). Duplicates are caught by the primary key on
+/// insert.
 fn validate_owners(topic: &Topic, owners: &[PartitionOwner]) -> Result<()> {
-    for o in owners {
-        if o.topic_id != topic.id {
-            return Err(MetadataError::InvalidArgument(format!(
-                "owner of partition {}/{} given for topic {} ({})",
-                o.topic_id, o.partition, topic.name, topic.id
-            )));
-        }
-        if o.partition < 0 || o.partition >= topic.partitions {
-            return Err(MetadataError::InvalidArgument(format!(
-                "partition {} out of range for topic {} with {} partitions",
-                o.partition, topic.name, topic.partitions
-            )));
-        }
-        if o.log_start_offset < 0 {
-            return Err(MetadataError::InvalidArgument(format!(
-                "negative log start offset {} for {}/{}",
-                o.log_start_offset, topic.name, o.partition
-            )));
-        }
-    }
-    Ok(())
+    owners.iter().try_for_each(|o| validate::owner(topic, o))
 }
 
 fn insert_owners(conn: &Connection, owners: &[PartitionOwner]) -> Result<()> {
@@ -48,22 +29,14 @@ fn insert_owners(conn: &Connection, owners: &[PartitionOwner]) -> Result<()> {
             o.log_start_offset
         ])?;
         if inserted == 0 {
-            return Err(MetadataError::AlreadyExists {
-                kind: "partition",
-                name: format!("{}/{}", o.topic_id, o.partition),
-            });
+            return Err(validate::partition_exists(o.topic_id, o.partition));
         }
     }
     Ok(())
 }
 
 pub(super) fn create_topic(conn: &Connection, t: &Topic, owners: &[PartitionOwner]) -> Result<()> {
-    if t.partitions < 1 {
-        return Err(MetadataError::InvalidArgument(format!(
-            "topic {} must have at least one partition, not {}",
-            t.name, t.partitions
-        )));
-    }
+    validate::new_topic(t)?;
     validate_owners(t, owners)?;
     if get_topic(conn, t.cluster_id, &t.name)?.is_some() {
         return Err(MetadataError::AlreadyExists {
@@ -117,35 +90,10 @@ pub(super) fn update_topic(
     t: &Topic,
     new_owners: &[PartitionOwner],
 ) -> Result<Topic> {
-    let stored = get_topic_by_id(conn, t.id)?.ok_or_else(|| MetadataError::NotFound {
-        kind: "topic",
-        name: t.id.to_string(),
-    })?;
-    if stored.version != t.version {
-        return Err(MetadataError::Conflict(format!(
-            "topic {} ({}) is at version {}, not {}",
-            stored.name, stored.id, stored.version, t.version
-        )));
-    }
-    if stored.cluster_id != t.cluster_id || stored.name != t.name {
-        return Err(MetadataError::InvalidArgument(format!(
-            "topic {} ({}) cannot be renamed or moved to another cluster",
-            stored.name, stored.id
-        )));
-    }
-    if t.partitions < stored.partitions {
-        return Err(MetadataError::InvalidArgument(format!(
-            "topic {} has {} partitions; the count cannot drop to {}",
-            stored.name, stored.partitions, t.partitions
-        )));
-    }
+    let stored = get_topic_by_id(conn, t.id)?.ok_or_else(|| validate::topic_not_found(t.id))?;
+    validate::topic_update(&stored, t)?;
     validate_owners(t, new_owners)?;
-    let mut updated = t.clone();
-    updated.version = t
-        .version
-        .checked_add(1)
-        .ok_or_else(|| MetadataError::Corrupt(format!("topic {} version overflow", t.name)))?;
-    updated.created_ms = stored.created_ms;
+    let updated = validate::updated_topic(&stored, t)?;
     conn.execute(
         "UPDATE topics SET partitions = ?2, configs = ?3, version = ?4 WHERE id = ?1",
         params![
@@ -163,10 +111,7 @@ pub(super) fn delete_topic(conn: &Connection, topic_id: Uuid) -> Result<Vec<Mani
     let id = topic_id.to_string();
     let deleted = conn.execute("DELETE FROM topics WHERE id = ?1", [&id])?;
     if deleted == 0 {
-        return Err(MetadataError::NotFound {
-            kind: "topic",
-            name: id,
-        });
+        return Err(validate::topic_not_found(topic_id));
     }
     conn.execute("DELETE FROM partition_owners WHERE topic_id = ?1", [&id])?;
     conn.execute("DELETE FROM producer_snapshots WHERE topic_id = ?1", [&id])?;
@@ -196,10 +141,8 @@ pub(super) fn get_partition_owner(
 
 /// Reads an owner row that a claim needs; `NotFound` if the partition is gone.
 fn require_owner(conn: &Connection, topic_id: Uuid, partition: i32) -> Result<PartitionOwner> {
-    get_partition_owner(conn, topic_id, partition)?.ok_or_else(|| MetadataError::NotFound {
-        kind: "partition",
-        name: format!("{topic_id}/{partition}"),
-    })
+    get_partition_owner(conn, topic_id, partition)?
+        .ok_or_else(|| validate::partition_not_found(topic_id, partition))
 }
 
 /// Reads the owner row a node's fenced write is conditioned on. A missing row (the topic was
@@ -210,11 +153,8 @@ pub(super) fn fenced_owner(
     topic_id: Uuid,
     partition: i32,
 ) -> Result<PartitionOwner> {
-    get_partition_owner(conn, topic_id, partition)?.ok_or_else(|| {
-        MetadataError::Conflict(format!(
-            "partition {topic_id}/{partition} no longer exists (topic deleted)"
-        ))
-    })
+    get_partition_owner(conn, topic_id, partition)?
+        .ok_or_else(|| validate::partition_gone(topic_id, partition))
 }
 
 pub(super) fn list_partitions_of_node(
@@ -236,18 +176,7 @@ pub(super) fn claim_partition(
     expected_epoch: i32,
 ) -> Result<PartitionOwner> {
     let mut owner = require_owner(conn, topic_id, partition)?;
-    if owner.epoch != expected_epoch {
-        return Err(MetadataError::Conflict(format!(
-            "partition {topic_id}/{partition} is at epoch {} (owned by node {}), \
-             not the expected epoch {expected_epoch}",
-            owner.epoch, owner.node_id
-        )));
-    }
-    owner.epoch = expected_epoch.checked_add(1).ok_or_else(|| {
-        MetadataError::Conflict(format!(
-            "partition {topic_id}/{partition} has exhausted its epochs"
-        ))
-    })?;
+    owner.epoch = validate::claim(&owner, expected_epoch)?;
     owner.node_id = node_id.to_string();
     conn.execute(
         "UPDATE partition_owners SET node_id = ?3, epoch = ?4
@@ -265,18 +194,9 @@ pub(super) fn advance_log_start(
     epoch: i32,
     log_start_offset: i64,
 ) -> Result<Vec<ManifestEntry>> {
-    if log_start_offset < 0 {
-        return Err(MetadataError::InvalidArgument(format!(
-            "negative log start offset {log_start_offset} for {topic_id}/{partition}"
-        )));
-    }
+    validate::log_start_offset(topic_id, partition, log_start_offset)?;
     let owner = fenced_owner(conn, topic_id, partition)?;
-    if owner.epoch != epoch {
-        return Err(MetadataError::Conflict(format!(
-            "partition {topic_id}/{partition} is at epoch {} (owned by node {}), not epoch {epoch}",
-            owner.epoch, owner.node_id
-        )));
-    }
+    validate::epoch_fence(&owner, epoch)?;
     // Never lowered: a late retention pass must not resurrect deleted data.
     let start = owner.log_start_offset.max(log_start_offset);
     if start != owner.log_start_offset {

@@ -1,7 +1,8 @@
-//! A real moto server (PyPI `moto[server]`, installed into `.venv` by `./scripts/test`) for the
-//! S3 tests, started on 127.0.0.1 by the test and killed when dropped.
-
-#![allow(dead_code)]
+//! A real moto server (PyPI `moto[server]`, installed into `.venv` by `./scripts/test`) for
+//! tests against DynamoDB and S3 endpoints, started on 127.0.0.1 by the test and killed when
+//! dropped.
+//!
+//! Test-only code: a missing or broken moto is a setup error, so it panics with what to run.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
