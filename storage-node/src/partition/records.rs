@@ -328,44 +328,19 @@ impl Read for SnappyReader<'_> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use bytes::{Bytes, BytesMut};
-    use kafka_protocol::records::{
-        Compression, Record, RecordBatchEncoder, RecordEncodeOptions, TimestampType,
-    };
+    use kafka_protocol::records::Compression;
 
     use super::*;
 
     /// One batch of records with these timestamps (offsets from `base`), values large enough
     /// that compression has something to chew on.
     fn encoded(timestamps: &[i64], compression: Compression, base: i64) -> Bytes {
-        let records: Vec<Record> = timestamps
-            .iter()
-            .enumerate()
-            .map(|(i, ts)| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: 0,
-                producer_id: -1,
-                producer_epoch: -1,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                sequence: -1 + i as i32,
-                timestamp: *ts,
-                key: Some(Bytes::from(format!("key-{i}"))),
-                value: Some(Bytes::from(format!("value {i} ").repeat(40))),
-                headers: Default::default(),
-            })
-            .collect();
-        let mut buf = BytesMut::new();
-        RecordBatchEncoder::encode(
-            &mut buf,
-            &records,
-            &RecordEncodeOptions {
-                version: 2,
-                compression,
-            },
-        )
-        .unwrap();
+        let buf = crate::tests::timed_batch(timestamps, compression, |i, _| {
+            (
+                Some(Bytes::from(format!("key-{i}"))),
+                Bytes::from(format!("value {i} ").repeat(40)),
+            )
+        });
         let hs = batch::validate(&buf, u32::MAX).unwrap();
         assert_eq!(hs.len(), 1, "encoder split the batch");
         batch::assign(&buf, &hs, base, 0, None)

@@ -6,36 +6,9 @@ use crate::partition::codes::KAFKA_STORAGE_ERROR;
 
 /// One batch of records with these timestamps, compressed with `compression`.
 fn timed_batch(timestamps: &[i64], compression: Compression) -> Bytes {
-    let records: Vec<Record> = timestamps
-        .iter()
-        .enumerate()
-        .map(|(i, ts)| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: 0,
-            producer_id: -1,
-            producer_epoch: -1,
-            timestamp_type: TimestampType::Creation,
-            offset: i as i64,
-            sequence: -1 + i as i32,
-            timestamp: *ts,
-            key: None,
-            value: Some(Bytes::from(format!("record {i} at {ts} ").repeat(20))),
-            headers: Default::default(),
-        })
-        .collect();
-    let mut buf = BytesMut::new();
-    RecordBatchEncoder::encode(
-        &mut buf,
-        &records,
-        &RecordEncodeOptions {
-            version: 2,
-            compression,
-        },
-    )
-    .unwrap();
-    buf.freeze()
+    super::timed_batch(timestamps, compression, |i, ts| {
+        (None, Bytes::from(format!("record {i} at {ts} ").repeat(20)))
+    })
 }
 
 async fn at(h: &Harness, node: &StorageNode, ts: i64) -> (i16, i64, i64) {

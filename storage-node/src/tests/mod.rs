@@ -239,3 +239,45 @@ pub(crate) fn decode(mut bytes: Bytes) -> Vec<(i64, String)> {
     }
     out
 }
+
+/// One batch (offsets from 0) of records with these timestamps, compressed with `compression`;
+/// `record(i, timestamp)` gives each record's key and value.
+pub(crate) fn timed_batch(
+    timestamps: &[i64],
+    compression: Compression,
+    record: impl Fn(usize, i64) -> (Option<Bytes>, Bytes),
+) -> Bytes {
+    let records: Vec<Record> = timestamps
+        .iter()
+        .enumerate()
+        .map(|(i, &ts)| {
+            let (key, value) = record(i, ts);
+            Record {
+                transactional: false,
+                control: false,
+                delete_horizon: false,
+                partition_leader_epoch: 0,
+                producer_id: -1,
+                producer_epoch: -1,
+                timestamp_type: TimestampType::Creation,
+                offset: i as i64,
+                sequence: -1 + i as i32,
+                timestamp: ts,
+                key,
+                value: Some(value),
+                headers: Default::default(),
+            }
+        })
+        .collect();
+    let mut buf = BytesMut::new();
+    RecordBatchEncoder::encode(
+        &mut buf,
+        &records,
+        &RecordEncodeOptions {
+            version: 2,
+            compression,
+        },
+    )
+    .unwrap();
+    buf.freeze()
+}
