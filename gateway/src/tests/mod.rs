@@ -224,6 +224,32 @@ impl NodeDirectory for MemDirectory {
     }
 }
 
+/// A temp dir with SQLite metadata, the dev tenant in it, and an authenticator for it.
+pub(crate) async fn tenant_env() -> (
+    tempfile::TempDir,
+    Arc<dyn MetadataStore>,
+    DevTenant,
+    Arc<Authenticator>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn MetadataStore> =
+        Arc::new(SqliteStore::open(&dir.path().join("meta.db")).unwrap());
+    let sealer = SecretSealer::from_key([7; 32]);
+    let tenant = ensure_dev_tenant(&*store, &sealer, dir.path(), "us-east-1", NOW)
+        .await
+        .unwrap();
+    let auth = Arc::new(Authenticator::new(
+        store.clone(),
+        sealer,
+        AuthConfig {
+            region: "us-east-1".into(),
+            default_cluster: tenant.cluster.id,
+            max_clock_skew_ms: 5 * 60 * 1000,
+        },
+    ));
+    (dir, store, tenant, auth)
+}
+
 /// A gateway over real SQLite metadata with the dev tenant and in-memory nodes.
 pub(crate) struct Env {
     pub _dir: tempfile::TempDir,
@@ -236,22 +262,7 @@ pub(crate) struct Env {
 
 impl Env {
     pub async fn new(node_ids: &[&str]) -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn MetadataStore> =
-            Arc::new(SqliteStore::open(&dir.path().join("meta.db")).unwrap());
-        let sealer = SecretSealer::from_key([7; 32]);
-        let tenant = ensure_dev_tenant(&*store, &sealer, dir.path(), "us-east-1", NOW)
-            .await
-            .unwrap();
-        let auth = Arc::new(Authenticator::new(
-            store.clone(),
-            sealer,
-            AuthConfig {
-                region: "us-east-1".into(),
-                default_cluster: tenant.cluster.id,
-                max_clock_skew_ms: 5 * 60 * 1000,
-            },
-        ));
+        let (dir, store, tenant, auth) = tenant_env().await;
         let mut nodes = BTreeMap::new();
         for id in node_ids {
             store

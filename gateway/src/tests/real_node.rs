@@ -42,22 +42,7 @@ struct RealNode {
 
 impl RealNode {
     async fn start() -> RealNode {
-        let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn MetadataStore> =
-            Arc::new(SqliteStore::open(&dir.path().join("meta.db")).unwrap());
-        let sealer = SecretSealer::from_key([3; 32]);
-        let tenant = ensure_dev_tenant(&*store, &sealer, dir.path(), "us-east-1", NOW)
-            .await
-            .unwrap();
-        let auth = Arc::new(Authenticator::new(
-            store.clone(),
-            sealer,
-            AuthConfig {
-                region: "us-east-1".into(),
-                default_cluster: tenant.cluster.id,
-                max_clock_skew_ms: 300_000,
-            },
-        ));
+        let (dir, store, tenant, auth) = super::tenant_env().await;
         store
             .register_node(&NodeInfo {
                 id: "n1".into(),
