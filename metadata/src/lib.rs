@@ -26,7 +26,7 @@ pub mod store;
 pub mod types;
 mod validate;
 
-pub use dynamodb::DynamoStore;
+pub use dynamodb::{DynamoRequestCounts, DynamoStore};
 pub use error::MetadataError;
 pub use sqlite::SqliteStore;
 pub use store::MetadataStore;

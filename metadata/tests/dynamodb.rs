@@ -158,3 +158,56 @@ fn connect_parses_the_url() {
         Err(MetadataError::InvalidArgument(_))
     ));
 }
+
+/// The cost this layout exists for: a commit writes two items (the node's fence and the object)
+/// however many partitions it covers, and every 32 commits a fold writes one chunk per
+/// partition plus the fence. Counted from the requests the store really sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_writes_do_not_grow_with_partitions() {
+    const PARTITIONS: i32 = 8;
+    const COMMITS: i64 = 64;
+    let moto = start_moto();
+    let s = fresh(&moto).await;
+    let t = topic(PARTITIONS);
+    s.create_topic(&t, &owners(&t)).await.expect("create");
+    let range = |p: i32, i: i64| ManifestEntry {
+        topic_id: t.id,
+        partition: p,
+        base_offset: i * 100,
+        end_offset: i * 100 + 100,
+        max_timestamp_ms: i,
+        object_key: format!("nodes/n1/{i:020}.obj"),
+        position: u64::try_from(p).expect("non-negative") * 1000,
+        length: 1000,
+    };
+    let before = s.request_counts();
+    for i in 0..COMMITS {
+        let commits: Vec<PartitionCommit> = (0..PARTITIONS)
+            .map(|p| PartitionCommit {
+                topic_id: t.id,
+                partition: p,
+                epoch: 0,
+                entries: vec![range(p, i)],
+                producers: vec![],
+            })
+            .collect();
+        s.commit_manifest("n1", &commits).await.expect("commit");
+    }
+    let after = s.request_counts();
+    let folds = COMMITS / 32;
+    assert_eq!(
+        after.items_written - before.items_written,
+        u64::try_from(COMMITS * 2 + folds * (i64::from(PARTITIONS) + 1)).expect("positive"),
+        "2 items per commit, partitions + 1 per fold"
+    );
+    assert_eq!(
+        after.write_requests - before.write_requests,
+        u64::try_from(COMMITS + folds).expect("positive")
+    );
+    for p in 0..PARTITIONS {
+        assert_eq!(
+            s.list_manifest(t.id, p).await.expect("manifest"),
+            (0..COMMITS).map(|i| range(p, i)).collect::<Vec<_>>()
+        );
+    }
+}

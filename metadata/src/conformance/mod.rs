@@ -109,6 +109,7 @@ pub const CASES: &[Case] = &[
     case!(tiered::manifest_validation),
     case!(tiered::snapshots_replaced),
     case!(tiered::advance_log_start),
+    case!(tiered::long_history),
     case!(groups::offsets),
     case!(groups::producer_ids_sequential),
     case!(groups::producer_ids_concurrent),

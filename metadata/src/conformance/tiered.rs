@@ -324,3 +324,116 @@ pub(super) async fn advance_log_start(s: Store) {
 
     assert_conflict(s.advance_log_start(t.id, 9, 0, 5).await, &["/9"]);
 }
+
+/// A long history, as a node writes it: one object per commit covering two partitions, many
+/// more commits than any backend keeps in one place, a claim in the middle, retention, delete.
+pub(super) async fn long_history(s: Store) {
+    const COMMITS: i64 = 75;
+    let t = topic_on(&s, "node-a", "t", 2).await;
+    let key = |i: i64| format!("nodes/a/{i:06}.obj");
+    let range = |p: i32, i: i64| entry(&t, p, i * 10, i * 10 + 10, &key(i));
+    for i in 0..COMMITS {
+        let seq = i32::try_from(i).expect("small");
+        s.commit_manifest(
+            "node-a",
+            &[
+                commit(&t, 0, 0, vec![range(0, i)], vec![snapshot(1, seq)]),
+                commit(&t, 1, 0, vec![range(1, i)], vec![snapshot(2, seq)]),
+            ],
+        )
+        .await
+        .expect("commit");
+    }
+    let all = |p: i32, from: i64, to: i64| (from..to).map(|i| range(p, i)).collect::<Vec<_>>();
+    for p in 0..2 {
+        assert_eq!(
+            s.list_manifest(t.id, p).await.expect("manifest"),
+            all(p, 0, COMMITS),
+            "partition {p} lists every range in order"
+        );
+    }
+    let last_seq = i32::try_from(COMMITS - 1).expect("small");
+    assert_eq!(
+        s.producer_snapshots(t.id, 0).await.expect("snaps"),
+        vec![snapshot(1, last_seq)],
+        "the last commit's snapshots"
+    );
+    assert_eq!(s.manifest_references(&key(3)).await.expect("refs"), 2);
+
+    // Partition 0 moves to node-b; node-a keeps partition 1 and goes on committing it.
+    s.claim_partition(t.id, 0, "node-b", 0)
+        .await
+        .expect("claim");
+    assert_eq!(
+        s.list_manifest(t.id, 0).await.expect("manifest"),
+        all(0, 0, COMMITS),
+        "a claim keeps the history"
+    );
+    assert_eq!(
+        s.producer_snapshots(t.id, 0).await.expect("snaps"),
+        vec![snapshot(1, last_seq)],
+        "and the producer state"
+    );
+    s.commit_manifest(
+        "node-a",
+        &[commit(&t, 1, 0, vec![range(1, COMMITS)], vec![])],
+    )
+    .await
+    .expect("node-a still owns partition 1");
+    assert_conflict(
+        s.commit_manifest(
+            "node-a",
+            &[commit(&t, 0, 0, vec![range(0, COMMITS)], vec![])],
+        )
+        .await,
+        &["node-b"],
+    );
+    s.commit_manifest(
+        "node-b",
+        &[commit(
+            &t,
+            0,
+            1,
+            vec![range(0, COMMITS)],
+            vec![snapshot(1, 99)],
+        )],
+    )
+    .await
+    .expect("node-b commits at epoch 1");
+    assert_eq!(
+        s.list_manifest(t.id, 0).await.expect("manifest"),
+        all(0, 0, COMMITS + 1)
+    );
+    assert_eq!(
+        s.producer_snapshots(t.id, 0).await.expect("snaps"),
+        vec![snapshot(1, 99)]
+    );
+
+    // Retention on partition 0 releases the first 50 ranges (object counts drop to 1, since
+    // partition 1 still holds them).
+    let removed = s.advance_log_start(t.id, 0, 1, 500).await.expect("advance");
+    assert_eq!(removed, all(0, 0, 50));
+    assert_eq!(
+        s.list_manifest(t.id, 0).await.expect("manifest"),
+        all(0, 50, COMMITS + 1)
+    );
+    assert_eq!(s.manifest_references(&key(3)).await.expect("refs"), 1);
+    assert_eq!(
+        s.producer_snapshots(t.id, 0).await.expect("snaps"),
+        vec![snapshot(1, 99)],
+        "producer state outlives retention"
+    );
+
+    let mut removed = s.delete_topic(t.id).await.expect("delete");
+    removed.sort_by_key(|e| (e.partition, e.base_offset));
+    let mut want = all(0, 50, COMMITS + 1);
+    want.extend(all(1, 0, COMMITS + 1));
+    assert_eq!(removed, want, "delete returns every live range");
+    for i in [0, 3, 60, COMMITS] {
+        assert_eq!(
+            s.manifest_references(&key(i)).await.expect("refs"),
+            0,
+            "object {i} is garbage"
+        );
+    }
+}

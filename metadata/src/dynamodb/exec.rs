@@ -10,6 +10,7 @@
 //! failing its own condition.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
@@ -30,6 +31,39 @@ pub(super) const MAX_TRANSACTION_ITEMS: usize = 100;
 const TRANSACTION_ATTEMPTS: u32 = 12;
 const BACKOFF_BASE: Duration = Duration::from_millis(20);
 const BACKOFF_CAP: Duration = Duration::from_millis(1_000);
+
+/// Counts of the requests a store made, by kind (relaxed atomics: one increment per request).
+#[derive(Debug, Default)]
+pub(super) struct RequestCounters {
+    reads: AtomicU64,
+    read_items: AtomicU64,
+    writes: AtomicU64,
+    written_items: AtomicU64,
+}
+
+impl RequestCounters {
+    /// A read request that returned `items` items.
+    pub(super) fn read(&self, items: usize) {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        self.read_items.fetch_add(items as u64, Ordering::Relaxed);
+    }
+
+    /// A write request (a single write or a transaction) of `items` items.
+    pub(super) fn write(&self, items: usize) {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        self.written_items
+            .fetch_add(items as u64, Ordering::Relaxed);
+    }
+
+    pub(super) fn snapshot(&self) -> super::DynamoRequestCounts {
+        super::DynamoRequestCounts {
+            read_requests: self.reads.load(Ordering::Relaxed),
+            items_read: self.read_items.load(Ordering::Relaxed),
+            write_requests: self.writes.load(Ordering::Relaxed),
+            items_written: self.written_items.load(Ordering::Relaxed),
+        }
+    }
+}
 
 /// How a transaction ended, when it was not an error.
 pub(super) enum TxOutcome {
@@ -105,6 +139,7 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| backend(op, e))?;
+        self.counters.read(usize::from(out.item.is_some()));
         Ok(out.item)
     }
 
@@ -139,6 +174,7 @@ impl DynamoStore {
                 req = req.limit(i32::try_from(left).unwrap_or(i32::MAX));
             }
             let page = req.send().await.map_err(|e| backend(op, e))?;
+            self.counters.read(page.items().len());
             out.extend(page.items.unwrap_or_default());
             if limit.is_some_and(|l| out.len() >= l) {
                 out.truncate(limit.unwrap_or(usize::MAX));
@@ -176,6 +212,7 @@ impl DynamoStore {
                 .send()
                 .await
                 .map_err(|e| backend(op, e))?;
+            self.counters.read(page.items().len());
             out.extend(page.items.unwrap_or_default());
             match page.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
@@ -203,6 +240,8 @@ impl DynamoStore {
         let token = uuid::Uuid::new_v4().to_string();
         let mut attempt = 0;
         loop {
+            // A cancelled transaction is billed too, so every attempt counts.
+            self.counters.write(items.len());
             let result = self
                 .client
                 .transact_write_items()

@@ -25,6 +25,7 @@ impl DynamoStore {
     pub(super) async fn d_register_node(&self, node: &NodeInfo) -> Result<()> {
         let mut item = record_item(NODES_PK.to_string(), keys::node(&node.id), node)?;
         item.insert("hb".to_string(), n(node.heartbeat_ms));
+        self.counters.write(1);
         self.client
             .put_item()
             .table_name(&self.table)
@@ -37,6 +38,7 @@ impl DynamoStore {
     }
 
     pub(super) async fn d_heartbeat_node(&self, node_id: &str, now_ms: Millis) -> Result<()> {
+        self.counters.write(1);
         let result = self
             .client
             .update_item()
@@ -170,6 +172,7 @@ impl DynamoStore {
         }
         // An atomic counter: concurrent callers get disjoint blocks. A request retried after
         // its first attempt landed skips a block, which only wastes ids.
+        self.counters.write(1);
         let out = self
             .client
             .update_item()

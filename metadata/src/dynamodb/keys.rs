@@ -19,6 +19,7 @@ pub(super) const NODES_PK: &str = "NODES";
 pub(super) const PRODUCER_IDS_PK: &str = "PRODUCER_IDS";
 pub(super) const COUNTER_SK: &str = "COUNTER";
 pub(super) const REFS_SK: &str = "REFS";
+pub(super) const FENCE_SK: &str = "FENCE";
 
 pub(super) fn account(id: &str) -> String {
     format!("A#{id}")
@@ -51,18 +52,23 @@ pub(super) fn owner(partition: i32) -> String {
     format!("P#{partition:010}")
 }
 
-/// Prefix of the manifest entries of one partition under its topic.
+/// Prefix of the manifest chunks of one partition under its topic.
 pub(super) fn manifest_prefix(partition: i32) -> String {
     format!("M#{partition:010}#")
 }
 
-/// Sort key of one manifest entry (by base offset, which is never negative).
+/// Sort key of one manifest chunk (by the base offset of its first range, never negative).
 pub(super) fn manifest(partition: i32, base_offset: i64) -> String {
     format!("M#{partition:010}#{base_offset:020}")
 }
 
 pub(super) fn object_refs(object_key: &str) -> String {
     format!("O#{object_key}")
+}
+
+/// Partition key of a node's fence item (generation, version, unfolded tail).
+pub(super) fn fence(node_id: &str) -> String {
+    format!("F#{node_id}")
 }
 
 pub(super) fn node(id: &str) -> String {

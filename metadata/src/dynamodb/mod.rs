@@ -3,9 +3,12 @@
 //! design is written down in `metadata/README.md`.
 
 mod exec;
+mod fencing;
 mod groups;
 mod keys;
+mod layout;
 mod store_impl;
+mod tail;
 mod tenants;
 mod tiered;
 mod topics;
@@ -32,6 +35,20 @@ pub(crate) const NODE_INDEX: &str = "by-node";
 /// Attempts of one request (throttling and transient failures) in the SDK's standard retry
 /// mode, which backs off exponentially with full jitter.
 const REQUEST_ATTEMPTS: u32 = 8;
+
+/// Requests a [`DynamoStore`] made: DynamoDB bills reads and writes per item (and by size), so
+/// items are counted beside requests. Every transaction attempt counts, cancelled ones too.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DynamoRequestCounts {
+    /// GetItem requests and Query pages.
+    pub read_requests: u64,
+    /// Items those returned.
+    pub items_read: u64,
+    /// PutItem, UpdateItem and TransactWriteItems requests.
+    pub write_requests: u64,
+    /// Items those wrote (each action of a transaction is one, condition checks included).
+    pub items_written: u64,
+}
 
 /// Where and how to reach DynamoDB.
 #[derive(Clone, Debug)]
@@ -106,6 +123,11 @@ fn env_credentials() -> Option<Credentials> {
 pub struct DynamoStore {
     client: aws_sdk_dynamodb::Client,
     table: String,
+    /// Per node this process commits for: its fence and the checks made under it.
+    /// Shared by clones, which are the same store.
+    views: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, tiered::NodeView>>>,
+    /// What this store has asked of DynamoDB.
+    counters: std::sync::Arc<exec::RequestCounters>,
 }
 
 impl DynamoStore {
@@ -150,12 +172,19 @@ impl DynamoStore {
         Ok(DynamoStore {
             client: aws_sdk_dynamodb::Client::from_conf(builder.build()),
             table: config.table_name(),
+            views: Default::default(),
+            counters: Default::default(),
         })
     }
 
     /// The table this store uses.
     pub fn table_name(&self) -> &str {
         &self.table
+    }
+
+    /// What this store has asked of DynamoDB so far (for the cost figures in BENCHMARKS.md).
+    pub fn request_counts(&self) -> DynamoRequestCounts {
+        self.counters.snapshot()
     }
 
     /// Creates the table and its index (on-demand billing) and waits until it is active. An

@@ -1,40 +1,53 @@
-//! The tiered-data manifest, producer snapshots and object reference counts.
+//! Manifest commits, object reference counts and producer snapshots.
 //!
-//! A commit is one transaction: per partition, an update of the owner item that is conditional
-//! on the committing node and epoch (the fence) and also replaces the producer snapshots kept on
-//! that item, plus a conditional put per new manifest entry; per object key, an increment of its
-//! reference count. Fence, entries and counts therefore change together or not at all.
+//! A commit is one transaction of, normally, two writes whatever the number of partitions in
+//! it: the committing node's fence item (conditional on its generation and version, which
+//! fences every partition of the node at once, and appending the object key to its tail) and
+//! one object item per object (its ranges per partition, producer snapshots, and the count of
+//! live ranges that reference it). The older layout wrote two items per partition per commit
+//! (the owner's fence and a manifest entry), ~1,000 items per GB at eight partitions; see
+//! `metadata/README.md` for the arithmetic.
+//!
+//! Which partitions a node may commit is checked against owner items once and then cached with
+//! the node's fence: anything that takes a partition from a node raises the node's fence
+//! generation (claims and topic deletes do), so a cached check is only trusted while the
+//! transaction's condition on the fence holds; if it fails, the commit re-reads everything and
+//! plans again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use aws_sdk_dynamodb::types::TransactWriteItem;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use uuid::Uuid;
 
-use super::exec::{get_n, get_s, n, record, s, to_record, Item, TxOutcome, MAX_TRANSACTION_ITEMS};
-use super::keys::{self, REFS_SK};
+use super::exec::{get_n, n, record, s, to_record, Item, TxOutcome, MAX_TRANSACTION_ITEMS};
+use super::keys::{self, FENCE_SK, REFS_SK};
+use super::layout::{latest, ObjectPart, Range, SnapSet};
+use super::tail::{Fence, FOLD_AT};
 use super::DynamoStore;
 use crate::error::{MetadataError, Result};
 use crate::store::PartitionCommit;
 use crate::types::*;
 use crate::validate;
 
-/// Re-plans of a commit whose transaction lost a condition (a concurrent commit or claim); the
-/// re-plan sees the winner's write and turns it into a skip (our own retry) or a `Conflict`.
+/// Re-plans of a commit whose transaction lost a condition (a concurrent commit, claim or
+/// fold); the re-plan reads afresh and turns the winner's write into a skip (our own retry) or
+/// a `Conflict`.
 const COMMIT_PLANS: usize = 4;
 
-/// The writes of one partition commit (fence + entries); kept together in one transaction.
-struct PartitionPlan {
-    actions: Vec<TransactWriteItem>,
-    refs: Vec<String>,
+/// What this process knows about a node's commits, valid while the node's fence is unchanged.
+#[derive(Clone, Debug, Default)]
+pub(super) struct NodeView {
+    fence: Fence,
+    /// Partitions checked to be the node's, at the epoch checked.
+    epochs: HashMap<(Uuid, i32), i32>,
+    /// End offset of each partition's last stored range (0 if none), for the overlap check.
+    ends: HashMap<(Uuid, i32), i64>,
 }
 
-/// The snapshot set as stored: one per producer (the last given wins), by producer id.
-fn snapshots_json(
-    producers: &[ProducerSnapshot],
-) -> Result<aws_sdk_dynamodb::types::AttributeValue> {
-    let by_id: BTreeMap<i64, &ProducerSnapshot> =
-        producers.iter().map(|p| (p.producer_id, p)).collect();
-    to_record(&by_id.into_values().collect::<Vec<_>>())
+/// One object's item as a commit writes it.
+struct ObjectWrite {
+    parts: Vec<ObjectPart>,
+    ranges: i64,
 }
 
 impl DynamoStore {
@@ -43,12 +56,39 @@ impl DynamoStore {
         node_id: &str,
         commits: &[PartitionCommit],
     ) -> Result<()> {
+        let mut careful = false;
         for _ in 0..COMMIT_PLANS {
-            let plans = self.plan_commit(node_id, commits).await?;
-            match self.run_plans(plans).await? {
-                TxOutcome::Applied => return Ok(()),
-                TxOutcome::ConditionFailed(_) => {
+            let cached = self.view(node_id).filter(|_| !careful);
+            let mut view = match cached {
+                Some(v) => v,
+                None => NodeView {
+                    fence: self.read_fence("commit_manifest", node_id).await?,
+                    ..NodeView::default()
+                },
+            };
+            match self
+                .try_commit(node_id, commits, &mut view, careful)
+                .await?
+            {
+                true => {
+                    if view.fence.tail.len() >= FOLD_AT {
+                        // The commit has landed; a failed fold is retried by the next commit.
+                        match self.fold(node_id, &view.fence).await {
+                            Ok(Some(f)) => view.fence = f,
+                            Ok(None) => {
+                                self.forget_view(node_id);
+                                return Ok(());
+                            }
+                            Err(e) => tracing::warn!(node_id, "manifest fold failed: {e}"),
+                        }
+                    }
+                    self.keep_view(node_id, view);
+                    return Ok(());
+                }
+                false => {
                     tracing::debug!(node_id, "manifest commit raced; re-planning");
+                    self.forget_view(node_id);
+                    careful = true;
                 }
             }
         }
@@ -57,52 +97,84 @@ impl DynamoStore {
         )))
     }
 
-    /// Checks fences and overlaps with strongly consistent reads and builds the writes. The
-    /// writes repeat every check as a condition, so a change after the reads fails them.
-    async fn plan_commit(
+    fn view(&self, node_id: &str) -> Option<NodeView> {
+        self.views.lock().ok()?.get(node_id).cloned()
+    }
+
+    fn keep_view(&self, node_id: &str, view: NodeView) {
+        if let Ok(mut views) = self.views.lock() {
+            views.insert(node_id.to_string(), view);
+        }
+    }
+
+    pub(super) fn forget_view(&self, node_id: &str) {
+        if let Ok(mut views) = self.views.lock() {
+            views.remove(node_id);
+        }
+    }
+
+    /// Plans and runs one attempt; `false` if a condition failed. `careful` reads the object
+    /// items a commit touches first (after a lost race an object may exist already).
+    async fn try_commit(
         &self,
         node_id: &str,
         commits: &[PartitionCommit],
-    ) -> Result<Vec<PartitionPlan>> {
+        view: &mut NodeView,
+        careful: bool,
+    ) -> Result<bool> {
+        const OP: &str = "commit_manifest";
         // Every fence is checked before any entry, as the SQLite backend does, so a stale
         // writer hears `Conflict` whatever else is wrong with its call.
         for c in commits {
-            let (owner, _) = self.fenced_owner(c.topic_id, c.partition).await?;
-            validate::commit_fence(c, node_id, &owner)?;
+            let key = (c.topic_id, c.partition);
+            if view.epochs.get(&key) != Some(&c.epoch) {
+                let (owner, _) = self.fenced_owner(c.topic_id, c.partition).await?;
+                validate::commit_fence(c, node_id, &owner)?;
+                view.epochs.insert(key, c.epoch);
+            }
         }
-        let mut plans = Vec::with_capacity(commits.len());
+        let next_v = view.fence.v + 1;
+        let mut objects: BTreeMap<String, ObjectWrite> = BTreeMap::new();
+        let mut snapshot_updates = Vec::new();
+        let mut new_ends: HashMap<(Uuid, i32), i64> = HashMap::new();
         for c in commits {
-            let pk = keys::topic(c.topic_id);
-            let mut actions = vec![keys::update(
-                &self.table,
-                &pk,
-                &keys::owner(c.partition),
-                "SET snaps = :snaps",
-                Some("node = :n AND ep = :e"),
-                &[
-                    (":snaps", snapshots_json(&c.producers)?),
-                    (":n", s(node_id)),
-                    (":e", n(i64::from(c.epoch))),
-                ],
-            )?];
-            let mut refs = Vec::new();
-            // Entries of this call already planned, so entries of one call are checked against
-            // each other as well as against the table.
+            let key = (c.topic_id, c.partition);
+            let mut stored: Option<Vec<ManifestEntry>> = None;
             let mut planned: Vec<&ManifestEntry> = Vec::new();
             for e in &c.entries {
                 validate::manifest_entry(c, e)?;
-                let stored = self
-                    .entry_before(c.topic_id, c.partition, e.end_offset)
-                    .await?;
-                let before = planned
-                    .iter()
-                    .copied()
-                    .filter(|p| p.base_offset < e.end_offset && p.end_offset > e.base_offset)
-                    .chain(stored.as_ref().filter(|p| p.end_offset > e.base_offset));
+            }
+            for e in &c.entries {
+                let end = match view.ends.get(&key) {
+                    Some(end) => *end,
+                    None => {
+                        let entries = self.stored_entries(c.topic_id, c.partition).await?;
+                        let end = entries.iter().map(|e| e.end_offset).max().unwrap_or(0);
+                        stored = Some(entries);
+                        view.ends.insert(key, end);
+                        end
+                    }
+                };
+                let overlaps = |p: &ManifestEntry| {
+                    p.base_offset < e.end_offset && p.end_offset > e.base_offset
+                };
                 let mut skip = false;
-                for prev in before {
-                    if prev == e {
-                        // A retried commit whose first attempt landed: already done.
+                if e.base_offset < end {
+                    // Below the stored end: a retry of a landed commit, a range filling a gap,
+                    // or an overlap. Only the stored list can tell.
+                    if stored.is_none() {
+                        stored = Some(self.stored_entries(c.topic_id, c.partition).await?);
+                    }
+                    for prev in stored.iter().flatten().filter(|p| overlaps(p)) {
+                        if prev == e {
+                            skip = true;
+                        } else {
+                            return Err(validate::manifest_overlap(e, prev));
+                        }
+                    }
+                }
+                if let Some(prev) = planned.iter().find(|p| overlaps(p)) {
+                    if *prev == e {
                         skip = true;
                     } else {
                         return Err(validate::manifest_overlap(e, prev));
@@ -111,68 +183,164 @@ impl DynamoStore {
                 if skip {
                     continue;
                 }
-                let item = Item::from([
-                    ("pk".to_string(), s(pk.clone())),
-                    (
-                        "sk".to_string(),
-                        s(keys::manifest(c.partition, e.base_offset)),
-                    ),
-                    ("d".to_string(), to_record(e)?),
-                ]);
-                actions.push(keys::put(
-                    &self.table,
-                    item,
-                    Some("attribute_not_exists(pk)"),
-                    &[],
-                )?);
-                refs.push(e.object_key.clone());
                 planned.push(e);
+                let slot = new_ends.entry(key).or_insert(end);
+                *slot = (*slot).max(e.end_offset);
             }
-            plans.push(PartitionPlan { actions, refs });
-        }
-        Ok(plans)
-    }
-
-    /// Runs the plans in as few transactions as DynamoDB's action limit allows: one for any
-    /// ordinary commit. A call too big for one transaction is split between partitions (never
-    /// inside one); each part is fenced, and a retry of the whole call skips what landed.
-    async fn run_plans(&self, plans: Vec<PartitionPlan>) -> Result<TxOutcome> {
-        let mut batch: Vec<TransactWriteItem> = Vec::new();
-        let mut refs: BTreeMap<String, i64> = BTreeMap::new();
-        for plan in plans {
-            let extra_refs = plan.refs.iter().filter(|r| !refs.contains_key(*r)).count();
-            if !batch.is_empty()
-                && batch.len() + refs.len() + plan.actions.len() + extra_refs
-                    > MAX_TRANSACTION_ITEMS
-            {
-                if let f @ TxOutcome::ConditionFailed(_) = self
-                    .commit_batch(std::mem::take(&mut batch), std::mem::take(&mut refs))
-                    .await?
-                {
-                    return Ok(f);
+            let snaps = SnapSet::new(c.epoch, next_v, &c.producers);
+            if planned.is_empty() {
+                if c.entries.is_empty() {
+                    // Only snapshots: they go on the owner item, fenced like the rest.
+                    snapshot_updates.push(keys::update(
+                        &self.table,
+                        &keys::topic(c.topic_id),
+                        &keys::owner(c.partition),
+                        "SET snaps = :snaps",
+                        Some("node = :n AND ep = :e"),
+                        &[
+                            (":snaps", to_record(&snaps)?),
+                            (":n", s(node_id)),
+                            (":e", n(i64::from(c.epoch))),
+                        ],
+                    )?);
                 }
+                // A retry whose ranges all landed already carried its snapshots then.
+                continue;
             }
-            batch.extend(plan.actions);
-            for r in plan.refs {
-                *refs.entry(r).or_default() += 1;
+            let mut by_object: BTreeMap<&str, Vec<Range>> = BTreeMap::new();
+            for e in &planned {
+                by_object
+                    .entry(e.object_key.as_str())
+                    .or_default()
+                    .push(Range::of(e));
+            }
+            let last_object = planned.last().map(|e| e.object_key.as_str());
+            for (object, ranges) in by_object {
+                let w = objects.entry(object.to_string()).or_insert(ObjectWrite {
+                    parts: Vec::new(),
+                    ranges: 0,
+                });
+                w.ranges += ranges.len() as i64;
+                w.parts.push(ObjectPart {
+                    t: c.topic_id,
+                    p: c.partition,
+                    r: ranges,
+                    s: (Some(object) == last_object).then(|| snaps.clone()),
+                });
             }
         }
-        self.commit_batch(batch, refs).await
+
+        let mut actions = snapshot_updates;
+        let mut appended = Vec::new();
+        for (key, w) in objects {
+            let existing = if careful {
+                self.get_item(OP, &keys::object_refs(&key), REFS_SK).await?
+            } else {
+                None
+            };
+            actions.push(self.object_write(&key, w, existing.as_ref())?);
+            if !view.fence.tail.contains(&key) {
+                appended.push(key);
+            }
+        }
+        if actions.len() + 1 > MAX_TRANSACTION_ITEMS {
+            return Err(MetadataError::InvalidArgument(format!(
+                "{OP}: a commit of {} objects and snapshot updates exceeds one DynamoDB \
+                 transaction ({MAX_TRANSACTION_ITEMS} writes); commit fewer objects per call",
+                actions.len()
+            )));
+        }
+        let (cond, mut values) = view.fence.unchanged();
+        values.push((":v", n(next_v)));
+        values.push((
+            ":keys",
+            AttributeValue::L(appended.iter().cloned().map(AttributeValue::S).collect()),
+        ));
+        values.push((":empty", AttributeValue::L(Vec::new())));
+        values.push((":zero", n(0)));
+        actions.push(keys::update(
+            &self.table,
+            &keys::fence(node_id),
+            FENCE_SK,
+            "SET v = :v, g = if_not_exists(g, :zero), \
+             tail = list_append(if_not_exists(tail, :empty), :keys)",
+            Some(cond),
+            &values,
+        )?);
+        match self.transact(OP, actions).await? {
+            TxOutcome::ConditionFailed(_) => Ok(false),
+            TxOutcome::Applied => {
+                view.fence.exists = true;
+                view.fence.v = next_v;
+                view.fence.tail.extend(appended);
+                view.ends.extend(new_ends);
+                Ok(true)
+            }
+        }
     }
 
-    async fn commit_batch(
+    /// The put of a new object item, or the update of one an earlier commit wrote.
+    fn object_write(
         &self,
-        mut batch: Vec<TransactWriteItem>,
-        refs: BTreeMap<String, i64>,
-    ) -> Result<TxOutcome> {
-        for (key, count) in refs {
-            batch.push(self.refs_update(&key, count)?);
+        key: &str,
+        w: ObjectWrite,
+        existing: Option<&Item>,
+    ) -> Result<TransactWriteItem> {
+        match existing.filter(|i| i.contains_key("d")) {
+            None => {
+                let mut item = Item::from([
+                    ("pk".to_string(), s(keys::object_refs(key))),
+                    ("sk".to_string(), s(REFS_SK)),
+                    ("d".to_string(), to_record(&w.parts)?),
+                    ("n".to_string(), n(w.ranges)),
+                ]);
+                // A count left by an older layout (no `d`) carries over.
+                if let Some(old) = existing.and_then(|i| get_n(i, "n").ok()) {
+                    item.insert("n".to_string(), n(old + w.ranges));
+                    return keys::put(&self.table, item, Some("n = :old"), &[(":old", n(old))]);
+                }
+                keys::put(&self.table, item, Some("attribute_not_exists(pk)"), &[])
+            }
+            Some(item) => {
+                let mut parts: Vec<ObjectPart> = record(item)?;
+                parts.extend(w.parts);
+                let old = get_n(item, "n")?;
+                keys::update(
+                    &self.table,
+                    &keys::object_refs(key),
+                    REFS_SK,
+                    "SET d = :d, n = :new",
+                    Some("n = :old AND size(d) = :len"),
+                    &[
+                        (":d", to_record(&parts)?),
+                        (":new", n(old + w.ranges)),
+                        (":old", n(old)),
+                        (
+                            ":len",
+                            n(i64::try_from(
+                                item.get("d")
+                                    .and_then(|d| d.as_s().ok())
+                                    .map_or(0, |d| d.len()),
+                            )
+                            .unwrap_or(i64::MAX)),
+                        ),
+                    ],
+                )
+            }
         }
-        self.transact("commit_manifest", batch).await
+    }
+
+    /// The live ranges of a partition (for overlap checks).
+    async fn stored_entries(&self, topic_id: Uuid, partition: i32) -> Result<Vec<ManifestEntry>> {
+        Ok(self
+            .partition_state("commit_manifest", topic_id, partition)
+            .await?
+            .map(|p| p.entries)
+            .unwrap_or_default())
     }
 
     /// Adds `delta` to the reference count of an object.
-    fn refs_update(&self, object_key: &str, delta: i64) -> Result<TransactWriteItem> {
+    pub(super) fn refs_update(&self, object_key: &str, delta: i64) -> Result<TransactWriteItem> {
         keys::update(
             &self.table,
             &keys::object_refs(object_key),
@@ -183,99 +351,15 @@ impl DynamoStore {
         )
     }
 
-    /// The stored entry with the highest base offset below `end` (strongly consistent).
-    async fn entry_before(
-        &self,
-        topic_id: Uuid,
-        partition: i32,
-        end: i64,
-    ) -> Result<Option<ManifestEntry>> {
-        if end <= 0 {
-            return Ok(None);
-        }
-        let items = self
-            .query_range(
-                "commit_manifest",
-                &keys::topic(topic_id),
-                &keys::manifest(partition, 0),
-                &keys::manifest(partition, end - 1),
-                false,
-                Some(1),
-            )
-            .await?;
-        items.first().map(record).transpose()
-    }
-
-    /// Entries of a partition that end at or below `start`, by base offset.
-    pub(super) async fn entries_ending_by(
-        &self,
-        topic_id: Uuid,
-        partition: i32,
-        start: i64,
-    ) -> Result<Vec<ManifestEntry>> {
-        if start <= 0 {
-            return Ok(Vec::new());
-        }
-        let items = self
-            .query_range(
-                "advance_log_start",
-                &keys::topic(topic_id),
-                &keys::manifest(partition, 0),
-                &keys::manifest(partition, start - 1),
-                true,
-                None,
-            )
-            .await?;
-        let mut out = Vec::new();
-        for item in &items {
-            let e: ManifestEntry = record(item)?;
-            if e.end_offset <= start {
-                out.push(e);
-            }
-        }
-        Ok(out)
-    }
-
-    /// Deletes manifest entries together with their reference counts. Each delete is
-    /// conditional on the entry existing, so two removers racing (retention and a topic delete)
-    /// never decrement a count twice.
-    pub(super) async fn remove_entries(&self, op: &str, entries: &[ManifestEntry]) -> Result<()> {
-        // Half a transaction of deletes leaves room for one count update per entry.
-        for chunk in entries.chunks(MAX_TRANSACTION_ITEMS / 2) {
-            let (actions, refs) = self.removal(chunk)?;
-            let mut all = actions;
-            for (key, count) in &refs {
-                all.push(self.refs_update(key, -count)?);
-            }
-            if let TxOutcome::ConditionFailed(_) = self.transact(op, all).await? {
-                // Someone removed part of the chunk first: remove the rest one by one.
-                for e in chunk {
-                    let (mut one, _) = self.removal(std::slice::from_ref(e))?;
-                    one.push(self.refs_update(&e.object_key, -1)?);
-                    self.transact(op, one).await?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn removal(
-        &self,
-        entries: &[ManifestEntry],
-    ) -> Result<(Vec<TransactWriteItem>, BTreeMap<String, i64>)> {
-        let mut refs: BTreeMap<String, i64> = BTreeMap::new();
-        let mut actions = Vec::with_capacity(entries.len());
+    /// Reference-count updates that release `entries`, one per object.
+    pub(super) fn releases(&self, entries: &[ManifestEntry]) -> Result<Vec<TransactWriteItem>> {
+        let mut refs: BTreeMap<&str, i64> = BTreeMap::new();
         for e in entries {
-            actions.push(keys::delete(
-                &self.table,
-                &keys::topic(e.topic_id),
-                &keys::manifest(e.partition, e.base_offset),
-                Some("attribute_exists(pk)"),
-                &[],
-            )?);
-            *refs.entry(e.object_key.clone()).or_default() += 1;
+            *refs.entry(e.object_key.as_str()).or_default() += 1;
         }
-        Ok((actions, refs))
+        refs.into_iter()
+            .map(|(key, count)| self.refs_update(key, -count))
+            .collect()
     }
 
     pub(super) async fn d_list_manifest(
@@ -283,15 +367,11 @@ impl DynamoStore {
         topic_id: Uuid,
         partition: i32,
     ) -> Result<Vec<ManifestEntry>> {
-        self.query_prefix(
-            "list_manifest",
-            &keys::topic(topic_id),
-            &keys::manifest_prefix(partition),
-        )
-        .await?
-        .iter()
-        .map(record)
-        .collect()
+        Ok(self
+            .partition_state("list_manifest", topic_id, partition)
+            .await?
+            .map(|p| p.entries)
+            .unwrap_or_default())
     }
 
     pub(super) async fn d_manifest_references(&self, object_key: &str) -> Result<usize> {
@@ -315,18 +395,32 @@ impl DynamoStore {
         topic_id: Uuid,
         partition: i32,
     ) -> Result<Vec<ProducerSnapshot>> {
-        let item = self
-            .get_item(
-                "producer_snapshots",
-                &keys::topic(topic_id),
-                &keys::owner(partition),
-            )
-            .await?;
-        match item {
-            Some(item) if item.contains_key("snaps") => {
-                Ok(serde_json::from_str(get_s(&item, "snaps")?)?)
+        Ok(self
+            .partition_state("producer_snapshots", topic_id, partition)
+            .await?
+            .and_then(|p| p.snaps)
+            .map(|s| s.s)
+            .unwrap_or_default())
+    }
+
+    /// Ranges of a partition that live in `tail` (a node's unfolded objects), with the latest
+    /// snapshot set among them.
+    pub(super) async fn tail_ranges_of(
+        &self,
+        op: &str,
+        tail: &[String],
+        wanted: &HashSet<(Uuid, i32)>,
+    ) -> Result<BTreeMap<(Uuid, i32), (Vec<ManifestEntry>, Option<SnapSet>)>> {
+        let mut out: BTreeMap<(Uuid, i32), (Vec<ManifestEntry>, Option<SnapSet>)> = BTreeMap::new();
+        for (key, parts) in self.tail_parts(op, tail).await? {
+            for part in parts {
+                if wanted.contains(&(part.t, part.p)) {
+                    let slot = out.entry((part.t, part.p)).or_default();
+                    slot.0.extend(part.entries(&key));
+                    slot.1 = latest(slot.1.take(), part.s);
+                }
             }
-            _ => Ok(Vec::new()),
         }
+        Ok(out)
     }
 }

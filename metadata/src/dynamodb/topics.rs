@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use uuid::Uuid;
 
-use super::exec::{get_n, n, record, s, to_record, Item, TxOutcome, MAX_TRANSACTION_ITEMS};
+use super::exec::{n, record, s, to_record, Item, TxOutcome, MAX_TRANSACTION_ITEMS};
 use super::keys::{self, TOPIC_SK};
 use super::DynamoStore;
 use crate::error::{MetadataError, Result};
@@ -202,56 +202,6 @@ impl DynamoStore {
         }
     }
 
-    pub(super) async fn d_delete_topic(&self, topic_id: Uuid) -> Result<Vec<ManifestEntry>> {
-        let not_found = || validate::topic_not_found(topic_id);
-        let t = self
-            .d_get_topic_by_id(topic_id)
-            .await?
-            .ok_or_else(not_found)?;
-        let pk = keys::topic(topic_id);
-        let items = vec![
-            keys::delete(
-                &self.table,
-                &pk,
-                TOPIC_SK,
-                Some("attribute_exists(pk)"),
-                &[],
-            )?,
-            keys::delete(
-                &self.table,
-                &keys::cluster(t.cluster_id),
-                &keys::topic_name(&t.name),
-                None,
-                &[],
-            )?,
-        ];
-        if let TxOutcome::ConditionFailed(_) = self.transact("delete_topic", items).await? {
-            return Err(not_found());
-        }
-        // Owners go before the manifest: once they are gone every fenced commit fails, so the
-        // entries read afterwards are all there will ever be.
-        let owners = self.query_prefix("delete_topic", &pk, "P#").await?;
-        for chunk in owners.chunks(MAX_TRANSACTION_ITEMS) {
-            let deletes = chunk
-                .iter()
-                .map(|o| {
-                    let sk = super::exec::get_s(o, "sk")?;
-                    keys::delete(&self.table, &pk, sk, None, &[])
-                })
-                .collect::<Result<Vec<_>>>()?;
-            self.transact("delete_topic", deletes).await?;
-        }
-        let entries: Vec<ManifestEntry> = self
-            .query_prefix("delete_topic", &pk, "M#")
-            .await?
-            .iter()
-            .map(record)
-            .collect::<Result<_>>()?;
-        self.remove_entries("delete_topic", &entries).await?;
-        tracing::info!(%topic_id, name = %t.name, entries = entries.len(), "topic deleted");
-        Ok(entries)
-    }
-
     pub(super) async fn d_list_partition_owners(
         &self,
         topic_id: Uuid,
@@ -293,100 +243,5 @@ impl DynamoStore {
             }
         }
         Ok(out)
-    }
-
-    pub(super) async fn d_claim_partition(
-        &self,
-        topic_id: Uuid,
-        partition: i32,
-        node_id: &str,
-        expected_epoch: i32,
-    ) -> Result<PartitionOwner> {
-        let require = |o: Option<PartitionOwner>| {
-            o.ok_or_else(|| validate::partition_not_found(topic_id, partition))
-        };
-        let mut owner = require(self.d_get_partition_owner(topic_id, partition).await?)?;
-        owner.epoch = validate::claim(&owner, expected_epoch)?;
-        owner.node_id = node_id.to_string();
-        let update = keys::update(
-            &self.table,
-            &keys::topic(topic_id),
-            &keys::owner(partition),
-            "SET node = :n, ep = :new, gpk = :g",
-            Some("ep = :old"),
-            &[
-                (":n", s(node_id)),
-                (":new", n(i64::from(owner.epoch))),
-                (":g", s(keys::node_index(node_id))),
-                (":old", n(i64::from(expected_epoch))),
-            ],
-        )?;
-        match self.transact("claim_partition", vec![update]).await? {
-            TxOutcome::Applied => {
-                tracing::info!(%topic_id, partition, node_id, epoch = owner.epoch, "partition claimed");
-                Ok(owner)
-            }
-            TxOutcome::ConditionFailed(_) => {
-                let now = require(self.d_get_partition_owner(topic_id, partition).await?)?;
-                Err(validate::claim_conflict(&now, expected_epoch))
-            }
-        }
-    }
-
-    /// Reads the owner a node's fenced write is conditioned on; a missing row (topic deleted)
-    /// is a `Conflict` like any other lost ownership.
-    pub(super) async fn fenced_owner(
-        &self,
-        topic_id: Uuid,
-        partition: i32,
-    ) -> Result<(PartitionOwner, Item)> {
-        let item = self
-            .get_item(
-                "fenced_owner",
-                &keys::topic(topic_id),
-                &keys::owner(partition),
-            )
-            .await?
-            .ok_or_else(|| validate::partition_gone(topic_id, partition))?;
-        Ok((keys::owner_from(&item)?, item))
-    }
-
-    pub(super) async fn d_advance_log_start(
-        &self,
-        topic_id: Uuid,
-        partition: i32,
-        epoch: i32,
-        log_start_offset: i64,
-    ) -> Result<Vec<ManifestEntry>> {
-        validate::log_start_offset(topic_id, partition, log_start_offset)?;
-        // Retried only when another call of the same owner raised the start in between: the
-        // maximum is then recomputed, since an update expression cannot take one.
-        let mut attempts = 0;
-        let start = loop {
-            let (owner, item) = self.fenced_owner(topic_id, partition).await?;
-            validate::epoch_fence(&owner, epoch)?;
-            // Never lowered: a late retention pass must not resurrect deleted data.
-            let start = get_n(&item, "lso")?.max(log_start_offset);
-            let update = keys::update(
-                &self.table,
-                &keys::topic(topic_id),
-                &keys::owner(partition),
-                "SET lso = :s",
-                Some("ep = :e AND lso <= :s"),
-                &[(":s", n(start)), (":e", n(i64::from(epoch)))],
-            )?;
-            match self.transact("advance_log_start", vec![update]).await? {
-                TxOutcome::Applied => break start,
-                TxOutcome::ConditionFailed(_) if attempts < 5 => attempts += 1,
-                TxOutcome::ConditionFailed(_) => {
-                    return Err(MetadataError::Conflict(format!(
-                        "log start of {topic_id}/{partition} keeps moving concurrently"
-                    )))
-                }
-            }
-        };
-        let entries = self.entries_ending_by(topic_id, partition, start).await?;
-        self.remove_entries("advance_log_start", &entries).await?;
-        Ok(entries)
     }
 }
