@@ -88,6 +88,20 @@ counted! {
     Write delete_group_offsets(cluster_id: Uuid, group: &str) -> ();
     Read list_offset_groups(cluster_id: Uuid) -> Vec<String>;
     Write allocate_producer_ids(count: i64) -> i64;
+    Write delete_cluster(id: Uuid) -> ();
+    Write create_principal(principal: &Principal) -> ();
+    Read get_principal(account_id: &str, name: &str) -> Option<Principal>;
+    Read list_principals(account_id: &str) -> Vec<Principal>;
+    Write update_principal(principal: &Principal) -> Principal;
+    Write delete_principal(account_id: &str, name: &str) -> ();
+    Read auth_epoch() -> i64;
+    Read get_cluster_settings(cluster_id: Uuid) -> Option<ClusterSettings>;
+    Write put_cluster_settings(settings: &ClusterSettings) -> ClusterSettings;
+    Write create_acls(cluster_id: Uuid, bindings: &[String]) -> usize;
+    Read list_acls(cluster_id: Uuid) -> Vec<String>;
+    Write delete_acls(cluster_id: Uuid, bindings: &[String]) -> Vec<String>;
+    Write record_usage(record: &UsageRecord) -> ();
+    Read list_usage(cluster_id: Uuid, from_ms: Millis, to_ms: Millis) -> Vec<UsageRecord>;
 }
 
 /// Delegates every call to an inner store and counts calls per method.

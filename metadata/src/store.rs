@@ -162,4 +162,52 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// sharing the store); returns the first. Ids start at 0. `InvalidArgument` if
     /// `count < 1`.
     async fn allocate_producer_ids(&self, count: i64) -> Result<i64>;
+
+    // --- Principals, authorization epoch, cluster settings, ACLs, usage ---
+
+    /// Deletes a cluster's records; `NotFound` if it does not exist. Topics, group offsets,
+    /// ACLs and settings of the cluster are the caller's to delete first.
+    async fn delete_cluster(&self, id: Uuid) -> Result<()>;
+    /// Creates a principal; `AlreadyExists` if its account has one of that name;
+    /// `InvalidArgument` unless `version` is 0.
+    async fn create_principal(&self, principal: &Principal) -> Result<()>;
+    /// Reads a principal.
+    async fn get_principal(&self, account_id: &str, name: &str) -> Result<Option<Principal>>;
+    /// The principals of an account, ordered by name.
+    async fn list_principals(&self, account_id: &str) -> Result<Vec<Principal>>;
+    /// Conditional update: succeeds only if the stored version equals `principal.version`
+    /// (`Conflict` naming both versions otherwise); stores it with version + 1 and returns the
+    /// stored record (`created_ms` kept from the stored one). `NotFound` if absent.
+    async fn update_principal(&self, principal: &Principal) -> Result<Principal>;
+    /// Deletes a principal (no error if absent). Its access keys are the caller's to delete.
+    async fn delete_principal(&self, account_id: &str, name: &str) -> Result<()>;
+    /// A counter raised by every change that can take access away: an access key's status
+    /// change or delete, a principal's update or delete, an ACL delete. Gateways poll it (one
+    /// small read) to drop cached credentials, policies and ACLs within seconds.
+    async fn auth_epoch(&self) -> Result<i64>;
+    /// The settings of a cluster, if any were stored.
+    async fn get_cluster_settings(&self, cluster_id: Uuid) -> Result<Option<ClusterSettings>>;
+    /// Stores settings, conditional on `settings.version` like [`MetadataStore::update_topic`]
+    /// (0 = create; `Conflict` if the stored version differs or, for 0, settings exist);
+    /// returns the stored record with version + 1.
+    async fn put_cluster_settings(&self, settings: &ClusterSettings) -> Result<ClusterSettings>;
+    /// Adds ACL bindings to a cluster. A binding is an opaque canonical string made by the
+    /// tenancy layer; one already stored is kept once. Returns how many were new.
+    async fn create_acls(&self, cluster_id: Uuid, bindings: &[String]) -> Result<usize>;
+    /// The ACL bindings of a cluster, ordered.
+    async fn list_acls(&self, cluster_id: Uuid) -> Result<Vec<String>>;
+    /// Removes ACL bindings; returns those that were stored (ordered). Raises the auth epoch
+    /// when any was removed.
+    async fn delete_acls(&self, cluster_id: Uuid, bindings: &[String]) -> Result<Vec<String>>;
+    /// Stores a usage record, keyed by (cluster, source, period start): storing the same key
+    /// again replaces it, so a retried write is harmless.
+    async fn record_usage(&self, record: &UsageRecord) -> Result<()>;
+    /// Usage records of a cluster whose period starts in `[from_ms, to_ms)`, ordered by period
+    /// start, then source.
+    async fn list_usage(
+        &self,
+        cluster_id: Uuid,
+        from_ms: Millis,
+        to_ms: Millis,
+    ) -> Result<Vec<UsageRecord>>;
 }

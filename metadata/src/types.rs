@@ -162,3 +162,59 @@ pub struct ProducerSnapshot {
     /// Offset of the last batch written.
     pub last_offset: i64,
 }
+
+/// An IAM-style principal of an account (a user or a role): what its access keys authenticate
+/// as, the policies that say what it may do, and its SCRAM credential.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Principal {
+    /// Owning account.
+    pub account_id: String,
+    /// `user/<name>` or `role/<name>`: the string [`AccessKey::principal`] names.
+    pub name: String,
+    /// Inline policy documents by policy name (IAM JSON, validated by the tenancy layer before
+    /// it stores them).
+    pub policies: BTreeMap<String, String>,
+    /// The SCRAM-SHA-512 credential (salt, iterations, stored and server keys, as the tenancy
+    /// layer encodes it), if the principal may log in with SCRAM.
+    pub scram: Option<String>,
+    /// Optimistic-concurrency version: 0 when created, incremented by every update.
+    pub version: i64,
+    /// When it was created.
+    pub created_ms: Millis,
+}
+
+/// Settings of a cluster that its operator may change: overrides of the default limits.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterSettings {
+    /// The cluster.
+    pub cluster_id: Uuid,
+    /// Limit overrides by name (e.g. `ingress_bytes_per_sec`); limits not named keep their
+    /// defaults.
+    pub limits: BTreeMap<String, i64>,
+    /// Optimistic-concurrency version: 0 when created, incremented by every update.
+    pub version: i64,
+}
+
+/// Usage of one cluster measured by one process (gateway or node) over one period: the
+/// dimensions MSK Serverless bills on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UsageRecord {
+    /// The cluster.
+    pub cluster_id: Uuid,
+    /// Which process measured it (gateway or node id); records of several sources add up.
+    pub source: String,
+    /// Start of the period (inclusive).
+    pub period_start_ms: Millis,
+    /// End of the period (exclusive).
+    pub period_end_ms: Millis,
+    /// Cluster-hours in the period.
+    pub cluster_hours: f64,
+    /// Partition-hours in the period.
+    pub partition_hours: f64,
+    /// Bytes produced.
+    pub bytes_in: u64,
+    /// Bytes fetched.
+    pub bytes_out: u64,
+    /// Stored bytes × hours.
+    pub storage_byte_hours: f64,
+}

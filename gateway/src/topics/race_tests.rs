@@ -167,6 +167,53 @@ impl MetadataStore for Meddling {
     async fn allocate_producer_ids(&self, count: i64) -> Result<i64> {
         self.inner.allocate_producer_ids(count).await
     }
+    async fn delete_cluster(&self, id: Uuid) -> Result<()> {
+        self.inner.delete_cluster(id).await
+    }
+    async fn create_principal(&self, principal: &Principal) -> Result<()> {
+        self.inner.create_principal(principal).await
+    }
+    async fn get_principal(&self, account_id: &str, name: &str) -> Result<Option<Principal>> {
+        self.inner.get_principal(account_id, name).await
+    }
+    async fn list_principals(&self, account_id: &str) -> Result<Vec<Principal>> {
+        self.inner.list_principals(account_id).await
+    }
+    async fn update_principal(&self, principal: &Principal) -> Result<Principal> {
+        self.inner.update_principal(principal).await
+    }
+    async fn delete_principal(&self, account_id: &str, name: &str) -> Result<()> {
+        self.inner.delete_principal(account_id, name).await
+    }
+    async fn auth_epoch(&self) -> Result<i64> {
+        self.inner.auth_epoch().await
+    }
+    async fn get_cluster_settings(&self, cluster_id: Uuid) -> Result<Option<ClusterSettings>> {
+        self.inner.get_cluster_settings(cluster_id).await
+    }
+    async fn put_cluster_settings(&self, settings: &ClusterSettings) -> Result<ClusterSettings> {
+        self.inner.put_cluster_settings(settings).await
+    }
+    async fn create_acls(&self, cluster_id: Uuid, bindings: &[String]) -> Result<usize> {
+        self.inner.create_acls(cluster_id, bindings).await
+    }
+    async fn list_acls(&self, cluster_id: Uuid) -> Result<Vec<String>> {
+        self.inner.list_acls(cluster_id).await
+    }
+    async fn delete_acls(&self, cluster_id: Uuid, bindings: &[String]) -> Result<Vec<String>> {
+        self.inner.delete_acls(cluster_id, bindings).await
+    }
+    async fn record_usage(&self, record: &UsageRecord) -> Result<()> {
+        self.inner.record_usage(record).await
+    }
+    async fn list_usage(
+        &self,
+        cluster_id: Uuid,
+        from_ms: Millis,
+        to_ms: Millis,
+    ) -> Result<Vec<UsageRecord>> {
+        self.inner.list_usage(cluster_id, from_ms, to_ms).await
+    }
 }
 
 async fn setup(rivals: u32, attempts: u32) -> (tempfile::TempDir, Arc<Meddling>, TopicService) {

@@ -33,6 +33,7 @@
 //! entry for another partition, an empty range, a non-positive id count) are
 //! [`MetadataError::InvalidArgument`].
 
+mod access;
 mod fixtures;
 mod groups;
 pub mod moto;
@@ -96,6 +97,11 @@ pub const CASES: &[Case] = &[
     case!(tenants::accounts),
     case!(tenants::clusters),
     case!(tenants::access_keys),
+    case!(access::principals),
+    case!(access::auth_epoch_follows_key_changes),
+    case!(access::cluster_delete_and_settings),
+    case!(access::acls),
+    case!(access::usage),
     case!(topics::create_get_list),
     case!(topics::create_validates_owners),
     case!(topics::update_versions),

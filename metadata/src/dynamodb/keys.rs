@@ -20,6 +20,8 @@ pub(super) const PRODUCER_IDS_PK: &str = "PRODUCER_IDS";
 pub(super) const COUNTER_SK: &str = "COUNTER";
 pub(super) const REFS_SK: &str = "REFS";
 pub(super) const FENCE_SK: &str = "FENCE";
+pub(super) const AUTH_EPOCH_PK: &str = "AUTH_EPOCH";
+pub(super) const SETTINGS_SK: &str = "SETTINGS";
 
 pub(super) fn account(id: &str) -> String {
     format!("A#{id}")
@@ -32,6 +34,26 @@ pub(super) fn cluster(id: Uuid) -> String {
 /// Sort key of a cluster's name item under its account.
 pub(super) fn cluster_name(name: &str) -> String {
     format!("CL#{name}")
+}
+
+/// Sort key of a principal under its account.
+pub(super) fn principal(name: &str) -> String {
+    format!("PR#{name}")
+}
+
+/// Sort key of an ACL binding under its cluster.
+pub(super) fn acl(binding: &str) -> String {
+    format!("ACL#{binding}")
+}
+
+/// Partition of a cluster's usage records.
+pub(super) fn usage(cluster_id: Uuid) -> String {
+    format!("U#{cluster_id}")
+}
+
+/// Sort key of a usage record (period start, then source).
+pub(super) fn usage_record(period_start_ms: i64, source: &str) -> String {
+    format!("{period_start_ms:020}#{source}")
 }
 
 pub(super) fn access_key(id: &str) -> String {

@@ -7,6 +7,7 @@ mod fencing;
 mod groups;
 mod keys;
 mod layout;
+mod principals;
 mod store_impl;
 mod tail;
 mod tenants;

@@ -261,4 +261,99 @@ impl MetadataStore for DynamoStore {
             ))
             .await
     }
+
+    async fn delete_cluster(&self, id: Uuid) -> Result<()> {
+        self.d_delete_cluster(id)
+            .instrument(tracing::debug_span!("dynamodb", op = "delete_cluster"))
+            .await
+    }
+
+    async fn create_principal(&self, principal: &Principal) -> Result<()> {
+        self.d_create_principal(principal)
+            .instrument(tracing::debug_span!("dynamodb", op = "create_principal"))
+            .await
+    }
+
+    async fn get_principal(&self, account_id: &str, name: &str) -> Result<Option<Principal>> {
+        self.d_get_principal(account_id, name)
+            .instrument(tracing::debug_span!("dynamodb", op = "get_principal"))
+            .await
+    }
+
+    async fn list_principals(&self, account_id: &str) -> Result<Vec<Principal>> {
+        self.d_list_principals(account_id)
+            .instrument(tracing::debug_span!("dynamodb", op = "list_principals"))
+            .await
+    }
+
+    async fn update_principal(&self, principal: &Principal) -> Result<Principal> {
+        self.d_update_principal(principal)
+            .instrument(tracing::debug_span!("dynamodb", op = "update_principal"))
+            .await
+    }
+
+    async fn delete_principal(&self, account_id: &str, name: &str) -> Result<()> {
+        self.d_delete_principal(account_id, name)
+            .instrument(tracing::debug_span!("dynamodb", op = "delete_principal"))
+            .await
+    }
+
+    async fn auth_epoch(&self) -> Result<i64> {
+        self.d_auth_epoch()
+            .instrument(tracing::debug_span!("dynamodb", op = "auth_epoch"))
+            .await
+    }
+
+    async fn get_cluster_settings(&self, cluster_id: Uuid) -> Result<Option<ClusterSettings>> {
+        self.d_get_cluster_settings(cluster_id)
+            .instrument(tracing::debug_span!(
+                "dynamodb",
+                op = "get_cluster_settings"
+            ))
+            .await
+    }
+
+    async fn put_cluster_settings(&self, settings: &ClusterSettings) -> Result<ClusterSettings> {
+        self.d_put_cluster_settings(settings)
+            .instrument(tracing::debug_span!(
+                "dynamodb",
+                op = "put_cluster_settings"
+            ))
+            .await
+    }
+
+    async fn create_acls(&self, cluster_id: Uuid, bindings: &[String]) -> Result<usize> {
+        self.d_create_acls(cluster_id, bindings)
+            .instrument(tracing::debug_span!("dynamodb", op = "create_acls"))
+            .await
+    }
+
+    async fn list_acls(&self, cluster_id: Uuid) -> Result<Vec<String>> {
+        self.d_list_acls(cluster_id)
+            .instrument(tracing::debug_span!("dynamodb", op = "list_acls"))
+            .await
+    }
+
+    async fn delete_acls(&self, cluster_id: Uuid, bindings: &[String]) -> Result<Vec<String>> {
+        self.d_delete_acls(cluster_id, bindings)
+            .instrument(tracing::debug_span!("dynamodb", op = "delete_acls"))
+            .await
+    }
+
+    async fn record_usage(&self, record: &UsageRecord) -> Result<()> {
+        self.d_record_usage(record)
+            .instrument(tracing::debug_span!("dynamodb", op = "record_usage"))
+            .await
+    }
+
+    async fn list_usage(
+        &self,
+        cluster_id: Uuid,
+        from_ms: Millis,
+        to_ms: Millis,
+    ) -> Result<Vec<UsageRecord>> {
+        self.d_list_usage(cluster_id, from_ms, to_ms)
+            .instrument(tracing::debug_span!("dynamodb", op = "list_usage"))
+            .await
+    }
 }

@@ -147,6 +147,7 @@ impl DynamoStore {
         let items = vec![
             keys::put(&self.table, by_id, EXISTS, &[])?,
             keys::put(&self.table, by_account, EXISTS, &[])?,
+            self.auth_epoch_bump()?,
         ];
         match self.transact("set_access_key_status", items).await? {
             TxOutcome::Applied => Ok(()),
@@ -167,6 +168,7 @@ impl DynamoStore {
                 None,
                 &[],
             )?,
+            self.auth_epoch_bump()?,
         ];
         self.transact("delete_access_key", items).await.map(|_| ())
     }

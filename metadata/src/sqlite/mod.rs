@@ -17,12 +17,13 @@
 //! read-your-writes.
 //!
 //! Layout: `schema` (tables and migrations), `rows` (column ⇄ domain type conversions), one
-//! module per group of records (`tenants`, `topics`, `nodes`, `manifest`, `groups`) with
+//! module per group of records (`tenants`, `principals`, `topics`, `nodes`, `manifest`, `groups`) with
 //! plain synchronous functions over a `&Connection`, and `store_impl` wiring them to the trait.
 
 mod groups;
 mod manifest;
 mod nodes;
+mod principals;
 mod rows;
 mod schema;
 mod store_impl;

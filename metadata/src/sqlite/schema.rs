@@ -10,7 +10,8 @@ use crate::error::{MetadataError, Result};
 
 /// Migrations in order; migration `i` brings the schema from version `i` to `i + 1`. Never edit a
 /// released entry: append a new one.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE accounts (
     id          TEXT PRIMARY KEY NOT NULL,
     name        TEXT NOT NULL,
@@ -106,7 +107,46 @@ CREATE TABLE producer_id_counter (
     next_id  INTEGER NOT NULL
 );
 INSERT INTO producer_id_counter (id, next_id) VALUES (0, 0);
-"#];
+"#,
+    r#"
+CREATE TABLE principals (
+    account_id  TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    policies    TEXT NOT NULL,
+    scram       TEXT,
+    version     INTEGER NOT NULL,
+    created_ms  INTEGER NOT NULL,
+    PRIMARY KEY (account_id, name)
+) WITHOUT ROWID;
+
+-- A single row: raised by every change that can take access away.
+CREATE TABLE auth_epoch (
+    id     INTEGER PRIMARY KEY CHECK (id = 0),
+    epoch  INTEGER NOT NULL
+);
+INSERT INTO auth_epoch (id, epoch) VALUES (0, 0);
+
+CREATE TABLE cluster_settings (
+    cluster_id  TEXT PRIMARY KEY NOT NULL,
+    limits      TEXT NOT NULL,
+    version     INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE acls (
+    cluster_id  TEXT NOT NULL,
+    binding     TEXT NOT NULL,
+    PRIMARY KEY (cluster_id, binding)
+) WITHOUT ROWID;
+
+CREATE TABLE usage (
+    cluster_id       TEXT NOT NULL,
+    period_start_ms  INTEGER NOT NULL,
+    source           TEXT NOT NULL,
+    record           TEXT NOT NULL,
+    PRIMARY KEY (cluster_id, period_start_ms, source)
+) WITHOUT ROWID;
+"#,
+];
 
 /// The schema version this build writes.
 pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

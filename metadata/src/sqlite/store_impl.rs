@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::{groups, manifest, nodes, tenants, topics, SqliteStore};
+use super::{groups, manifest, nodes, principals, tenants, topics, SqliteStore};
 use crate::error::Result;
 use crate::store::{MetadataStore, PartitionCommit};
 use crate::types::*;
@@ -275,6 +275,109 @@ impl MetadataStore for SqliteStore {
     async fn allocate_producer_ids(&self, count: i64) -> Result<i64> {
         self.write("allocate_producer_ids", move |c| {
             groups::allocate_producer_ids(c, count)
+        })
+        .await
+    }
+
+    async fn delete_cluster(&self, id: Uuid) -> Result<()> {
+        self.write("delete_cluster", move |c| principals::delete_cluster(c, id))
+            .await
+    }
+
+    async fn create_principal(&self, principal: &Principal) -> Result<()> {
+        let p = principal.clone();
+        self.write("create_principal", move |c| {
+            principals::create_principal(c, &p)
+        })
+        .await
+    }
+
+    async fn get_principal(&self, account_id: &str, name: &str) -> Result<Option<Principal>> {
+        let (account_id, name) = (account_id.to_string(), name.to_string());
+        self.read("get_principal", move |c| {
+            principals::get_principal(c, &account_id, &name)
+        })
+        .await
+    }
+
+    async fn list_principals(&self, account_id: &str) -> Result<Vec<Principal>> {
+        let account_id = account_id.to_string();
+        self.read("list_principals", move |c| {
+            principals::list_principals(c, &account_id)
+        })
+        .await
+    }
+
+    async fn update_principal(&self, principal: &Principal) -> Result<Principal> {
+        let p = principal.clone();
+        self.write("update_principal", move |c| {
+            principals::update_principal(c, &p)
+        })
+        .await
+    }
+
+    async fn delete_principal(&self, account_id: &str, name: &str) -> Result<()> {
+        let (account_id, name) = (account_id.to_string(), name.to_string());
+        self.write("delete_principal", move |c| {
+            principals::delete_principal(c, &account_id, &name)
+        })
+        .await
+    }
+
+    async fn auth_epoch(&self) -> Result<i64> {
+        self.read("auth_epoch", principals::auth_epoch).await
+    }
+
+    async fn get_cluster_settings(&self, cluster_id: Uuid) -> Result<Option<ClusterSettings>> {
+        self.read("get_cluster_settings", move |c| {
+            principals::get_cluster_settings(c, cluster_id)
+        })
+        .await
+    }
+
+    async fn put_cluster_settings(&self, settings: &ClusterSettings) -> Result<ClusterSettings> {
+        let st = settings.clone();
+        self.write("put_cluster_settings", move |c| {
+            principals::put_cluster_settings(c, &st)
+        })
+        .await
+    }
+
+    async fn create_acls(&self, cluster_id: Uuid, bindings: &[String]) -> Result<usize> {
+        let b = bindings.to_vec();
+        self.write("create_acls", move |c| {
+            principals::create_acls(c, cluster_id, &b)
+        })
+        .await
+    }
+
+    async fn list_acls(&self, cluster_id: Uuid) -> Result<Vec<String>> {
+        self.read("list_acls", move |c| principals::list_acls(c, cluster_id))
+            .await
+    }
+
+    async fn delete_acls(&self, cluster_id: Uuid, bindings: &[String]) -> Result<Vec<String>> {
+        let b = bindings.to_vec();
+        self.write("delete_acls", move |c| {
+            principals::delete_acls(c, cluster_id, &b)
+        })
+        .await
+    }
+
+    async fn record_usage(&self, record: &UsageRecord) -> Result<()> {
+        let r = record.clone();
+        self.write("record_usage", move |c| principals::record_usage(c, &r))
+            .await
+    }
+
+    async fn list_usage(
+        &self,
+        cluster_id: Uuid,
+        from_ms: Millis,
+        to_ms: Millis,
+    ) -> Result<Vec<UsageRecord>> {
+        self.read("list_usage", move |c| {
+            principals::list_usage(c, cluster_id, from_ms, to_ms)
         })
         .await
     }

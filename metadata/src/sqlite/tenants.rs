@@ -125,10 +125,12 @@ pub(super) fn set_access_key_status(conn: &Connection, id: &str, status: KeyStat
             name: id.to_string(),
         });
     }
-    Ok(())
+    super::principals::bump_auth_epoch(conn)
 }
 
 pub(super) fn delete_access_key(conn: &Connection, id: &str) -> Result<()> {
-    conn.execute("DELETE FROM access_keys WHERE id = ?1", [id])?;
+    if conn.execute("DELETE FROM access_keys WHERE id = ?1", [id])? > 0 {
+        super::principals::bump_auth_epoch(conn)?;
+    }
     Ok(())
 }
