@@ -15,8 +15,9 @@
 //! - [`partition`]: per-partition state, batch validation and offset assignment, idempotent
 //!   producers, the tail cache, record-level lookups; `produce`, `fetch` and `list_offsets`
 //!   (private) are the data path on top.
-//! - [`tiering`]: upload to object storage (object format), manifest commit, WAL trim,
-//!   retention.
+//! - [`tiering`]: upload to object storage (object format; create-only single PUTs, multipart
+//!   above a size), manifest commit, WAL trim, retention, garbage collection of orphaned
+//!   objects.
 //! - [`counting_objects`]: an object-store wrapper counting requests (cost figures).
 //! - [`wal`]: the write-ahead log.
 
@@ -37,5 +38,6 @@ pub mod wal;
 mod tests;
 
 pub use api::*;
-pub use config::{Clock, NodeConfig, SystemClock};
+pub use config::{Clock, ConfigError, NodeConfig, SystemClock};
 pub use node::{StorageError, StorageNode};
+pub use tiering::gc::{GcError, GcReport};

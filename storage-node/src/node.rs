@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::api::*;
-use crate::config::{Clock, NodeConfig, SystemClock};
+use crate::config::{Clock, ConfigError, NodeConfig, SystemClock};
 use crate::groups::{ClientInfo, GroupCoordinator};
 use crate::partition::cache::TailCache;
 use crate::partition::codes::{NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION};
@@ -37,6 +37,9 @@ pub enum StorageError {
     /// Metadata could not be read during recovery.
     #[error("metadata: {0}")]
     Metadata(#[from] MetadataError),
+    /// A setting is out of range.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
 }
 
 /// Why a partition cannot be served here: a Kafka error code and a message.
@@ -49,6 +52,8 @@ pub struct StorageNode {
     pub(crate) upload_interval: Duration,
     pub(crate) retention_interval: Duration,
     pub(crate) max_pending_bytes: u64,
+    pub(crate) multipart: crate::tiering::put::MultipartSettings,
+    pub(crate) gc: crate::tiering::gc::GcSettings,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) store: Arc<dyn MetadataStore>,
     pub(crate) objects: Arc<dyn ObjectStore>,
@@ -70,6 +75,8 @@ pub struct StorageNode {
     pub(crate) stopped: watch::Sender<bool>,
     /// Objects whose manifest entries were removed, to delete once unreferenced.
     pub(crate) gc_candidates: Mutex<Vec<String>>,
+    /// Which object keys the uploader and garbage collection are working on.
+    pub(crate) object_keys: Mutex<crate::tiering::gc::KeyState>,
     /// Manifest ranges read from object storage, by (object key, position).
     pub(crate) read_cache: moka::future::Cache<(String, u64), bytes::Bytes>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -85,8 +92,9 @@ impl StorageNode {
         Self::open_with_clock(config, store, objects, Arc::new(SystemClock)).await
     }
 
-    /// Opens the WAL, replays what it recovered into partition state (offsets, tail cache,
-    /// producer state, pending uploads) and starts the tiering and retention tasks.
+    /// Checks the config, opens the WAL, replays what it recovered into partition state
+    /// (offsets, tail cache, producer state, pending uploads) and starts the tiering, retention
+    /// and garbage-collection tasks.
     #[tracing::instrument(skip_all, fields(node_id = %config.node_id))]
     pub async fn open_with_clock(
         config: NodeConfig,
@@ -94,11 +102,16 @@ impl StorageNode {
         objects: Arc<dyn ObjectStore>,
         clock: Arc<dyn Clock>,
     ) -> Result<Arc<StorageNode>, StorageError> {
+        config.validate()?;
         let max_pending_bytes = config.max_pending_bytes();
+        let multipart = crate::tiering::put::MultipartSettings::from_config(&config);
+        let gc = crate::tiering::gc::GcSettings::from_config(&config);
         let (wal, recovered) = Wal::open(&config.wal_dir, config.wal).await?;
         let node = Arc::new(StorageNode {
+            multipart,
+            gc,
             node_id: config.node_id,
-            upload_bytes: config.upload_bytes.max(1),
+            upload_bytes: config.upload_bytes,
             upload_interval: config.upload_interval,
             retention_interval: config.retention_interval,
             max_pending_bytes,
@@ -116,6 +129,7 @@ impl StorageNode {
             tier_wake: Notify::new(),
             stopped: watch::channel(false).0,
             gc_candidates: Mutex::new(Vec::new()),
+            object_keys: Mutex::new(Default::default()),
             read_cache: moka::future::Cache::builder()
                 .weigher(|_, v: &bytes::Bytes| u32::try_from(v.len()).unwrap_or(u32::MAX))
                 .max_capacity(config.read_cache_bytes)
@@ -125,7 +139,8 @@ impl StorageNode {
         node.recover(recovered).await?;
         let tier = tokio::spawn(crate::tiering::run_uploader(Arc::downgrade(&node)));
         let ret = tokio::spawn(crate::tiering::retention::run(Arc::downgrade(&node)));
-        node.tasks.lock().extend([tier, ret]);
+        let gc = tokio::spawn(crate::tiering::gc::run(Arc::downgrade(&node)));
+        node.tasks.lock().extend([tier, ret, gc]);
         info!("storage node open");
         Ok(node)
     }

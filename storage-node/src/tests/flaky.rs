@@ -8,14 +8,20 @@ use futures::stream::BoxStream;
 use object_store::path::Path;
 use object_store::{
     GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    PutMultipartOptions, PutOptions, PutPayload, PutResult, Result,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult, Result, UploadPart,
 };
 
-/// Delegates to `inner`, except that puts fail while `fail` is set.
+/// Delegates to `inner`, except that
+/// - puts and multipart creates fail while `fail` is set,
+/// - multipart parts fail while `fail_parts` is set,
+/// - single puts are written but answer an error while `lose_responses` is set (a response
+///   lost on the way back).
 #[derive(Debug)]
 pub(crate) struct FlakyStore {
     pub inner: Arc<dyn ObjectStore>,
     pub fail: AtomicBool,
+    pub fail_parts: Arc<AtomicBool>,
+    pub lose_responses: AtomicBool,
 }
 
 impl fmt::Display for FlakyStore {
@@ -24,13 +30,27 @@ impl fmt::Display for FlakyStore {
     }
 }
 
+fn injected() -> object_store::Error {
+    object_store::Error::Generic {
+        store: "flaky",
+        source: "injected failure".into(),
+    }
+}
+
 impl FlakyStore {
+    /// Passes everything through until a switch is set.
+    pub fn new(inner: Arc<dyn ObjectStore>) -> Self {
+        Self {
+            inner,
+            fail: AtomicBool::new(false),
+            fail_parts: Arc::new(AtomicBool::new(false)),
+            lose_responses: AtomicBool::new(false),
+        }
+    }
+
     fn check(&self) -> Result<()> {
         if self.fail.load(Ordering::SeqCst) {
-            return Err(object_store::Error::Generic {
-                store: "flaky",
-                source: "injected failure".into(),
-            });
+            return Err(injected());
         }
         Ok(())
     }
@@ -45,7 +65,11 @@ impl ObjectStore for FlakyStore {
         opts: PutOptions,
     ) -> Result<PutResult> {
         self.check()?;
-        self.inner.put_opts(location, payload, opts).await
+        let r = self.inner.put_opts(location, payload, opts).await?;
+        if self.lose_responses.load(Ordering::SeqCst) {
+            return Err(injected());
+        }
+        Ok(r)
     }
     async fn put_multipart_opts(
         &self,
@@ -53,7 +77,11 @@ impl ObjectStore for FlakyStore {
         opts: PutMultipartOptions,
     ) -> Result<Box<dyn MultipartUpload>> {
         self.check()?;
-        self.inner.put_multipart_opts(location, opts).await
+        let inner = self.inner.put_multipart_opts(location, opts).await?;
+        Ok(Box::new(FlakyUpload {
+            inner,
+            fail_parts: self.fail_parts.clone(),
+        }))
     }
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
         self.inner.get_opts(location, options).await
@@ -72,5 +100,28 @@ impl ObjectStore for FlakyStore {
     }
     async fn copy_if_not_exists(&self, from: &Path, to: &Path) -> Result<()> {
         self.inner.copy_if_not_exists(from, to).await
+    }
+}
+
+/// A multipart upload whose parts fail while `fail_parts` is set.
+#[derive(Debug)]
+struct FlakyUpload {
+    inner: Box<dyn MultipartUpload>,
+    fail_parts: Arc<AtomicBool>,
+}
+
+#[async_trait::async_trait]
+impl MultipartUpload for FlakyUpload {
+    fn put_part(&mut self, data: PutPayload) -> UploadPart {
+        if self.fail_parts.load(Ordering::SeqCst) {
+            return Box::pin(futures::future::ready(Err(injected())));
+        }
+        self.inner.put_part(data)
+    }
+    async fn complete(&mut self) -> Result<PutResult> {
+        self.inner.complete().await
+    }
+    async fn abort(&mut self) -> Result<()> {
+        self.inner.abort().await
     }
 }

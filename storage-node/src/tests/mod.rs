@@ -3,8 +3,11 @@
 
 mod data_path;
 mod flaky;
+mod gc;
 mod list_offsets;
+mod s3;
 mod tiering;
+mod uploads;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -5,12 +5,12 @@ use futures::TryStreamExt;
 use super::*;
 use crate::partition::codes::*;
 
-async fn object_keys(h: &Harness) -> Vec<String> {
+pub(super) async fn object_keys(h: &Harness) -> Vec<String> {
     let list: Vec<_> = h.objects.list(None).try_collect().await.unwrap();
     list.into_iter().map(|m| m.location.to_string()).collect()
 }
 
-fn wal_files(h: &Harness) -> usize {
+pub(super) fn wal_files(h: &Harness) -> usize {
     std::fs::read_dir(h.wal_dir()).unwrap().count()
 }
 
@@ -197,11 +197,9 @@ async fn lost_ownership_fences_the_partition() {
     node.shutdown().await;
 }
 
-fn flaky(h: &mut Harness) -> Arc<flaky::FlakyStore> {
-    let f = Arc::new(flaky::FlakyStore {
-        inner: h.objects.clone(),
-        fail: std::sync::atomic::AtomicBool::new(true),
-    });
+pub(super) fn flaky(h: &mut Harness) -> Arc<flaky::FlakyStore> {
+    let f = Arc::new(flaky::FlakyStore::new(h.objects.clone()));
+    f.fail.store(true, Ordering::SeqCst);
     h.objects = f.clone();
     f
 }

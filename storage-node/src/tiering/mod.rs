@@ -3,12 +3,19 @@
 //! partition's epoch) together with producer snapshots, then trims the WAL. Retention lives in
 //! [`retention`].
 //!
+//! Objects are written create-only, as one PUT or, above a size, a multipart upload
+//! ([`put`]); objects that never got committed are found and deleted later ([`gc`]).
+//!
 //! Failure handling: a failed upload or commit never trims; the same object (same key and
-//! content) is retried with backoff while new data keeps accumulating, and produces wait once
-//! [`crate::config::NodeConfig::max_pending_bytes`] is reached. A `Conflict` on commit means a
-//! partition moved to another node: it is fenced and its data left out of the retried commit.
+//! content: an object's bytes depend only on the records it holds) is retried with backoff while
+//! new data keeps accumulating, and produces wait once
+//! [`crate::config::NodeConfig::max_pending_bytes`] is reached. Once the object landed, retries
+//! only repeat the commit. A `Conflict` on commit means a partition moved to another node: it is
+//! fenced and its data left out of the retried commit (its bytes stay in the object, unused).
 
+pub mod gc;
 pub mod object;
+pub(crate) mod put;
 pub mod retention;
 
 use std::collections::HashMap;
@@ -18,8 +25,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use fjord_metadata::store::PartitionCommit;
 use fjord_metadata::{ManifestEntry, MetadataError};
-use object_store::path::Path as ObjectPath;
-use object_store::PutPayload;
 use tracing::{debug, info, warn};
 
 use crate::node::StorageNode;
@@ -39,6 +44,12 @@ pub enum TieringError {
     /// The manifest commit failed.
     #[error("manifest commit failed: {0}")]
     Commit(#[from] MetadataError),
+    /// Garbage collection is deleting the object at this key right now; the round is retried.
+    #[error("object key {0} is being garbage-collected")]
+    KeyBusy(String),
+    /// Other writers' objects sit at this key and at every alternative tried.
+    #[error("object key {0} and its alternatives are all taken by other writers")]
+    KeyCollisions(String),
 }
 
 /// A set of pending records being uploaded as one object.
@@ -49,6 +60,8 @@ pub(crate) struct Upload {
     bytes: u64,
     /// Tail-cache publish sequence of the last batch included.
     last_seq: u64,
+    /// The key holding this upload's object once it landed (retries then only commit).
+    landed: Option<String>,
 }
 
 /// The uploader task: runs a round when enough data waits or the interval passes.
@@ -84,7 +97,7 @@ impl StorageNode {
     /// Uploads what is pending (or retries `carry`), commits and trims.
     #[tracing::instrument(skip_all, fields(node_id = %self.node_id))]
     pub(crate) async fn tier_round(&self, carry: &mut Option<Upload>) -> Result<(), TieringError> {
-        let up = match carry.take() {
+        let mut up = match carry.take() {
             Some(u) => u,
             None => {
                 let drained = {
@@ -105,6 +118,7 @@ impl StorageNode {
                                 trim_to,
                                 bytes,
                                 last_seq: p.publish_seq,
+                                landed: None,
                             })
                         }
                     }
@@ -121,7 +135,7 @@ impl StorageNode {
                 }
             }
         };
-        match self.upload(&up).await {
+        match self.upload(&mut up).await {
             Ok(()) => {
                 self.finish_upload(&up).await;
                 Ok(())
@@ -133,8 +147,8 @@ impl StorageNode {
         }
     }
 
-    async fn upload(&self, up: &Upload) -> Result<(), TieringError> {
-        let key = format!(
+    async fn upload(&self, up: &mut Upload) -> Result<(), TieringError> {
+        let base_key = format!(
             "nodes/{}/{:020}-{:020}.obj",
             self.node_id, up.trim_to.segment, up.trim_to.offset
         );
@@ -153,16 +167,11 @@ impl StorageNode {
         let mut touched = Vec::new();
         for p in &order {
             let recs = &groups[&p.key];
-            let (epoch, fenced, mut producers) = {
-                let st = p.state.lock();
-                (st.epoch, st.fenced, st.tiered_producers.clone())
-            };
-            if fenced {
-                continue;
-            }
             let (Some(first), Some(last)) = (recs.first(), recs.last()) else {
                 continue;
             };
+            // Fenced partitions' data stays in the object (unused), so the object's bytes are
+            // a function of the records alone and a retry writes the identical object.
             let max_ts = recs.iter().map(|r| r.max_timestamp).max().unwrap_or(-1);
             let e = builder.add(
                 p.key.0,
@@ -172,6 +181,13 @@ impl StorageNode {
                 max_ts,
                 recs.iter().map(|r| r.bytes.clone()),
             );
+            let (epoch, fenced, mut producers) = {
+                let st = p.state.lock();
+                (st.epoch, st.fenced, st.tiered_producers.clone())
+            };
+            if fenced {
+                continue;
+            }
             for r in recs {
                 apply_producers(&mut producers, &r.bytes);
             }
@@ -185,7 +201,8 @@ impl StorageNode {
                     base_offset: e.base_offset,
                     end_offset: e.end_offset,
                     max_timestamp_ms: e.max_timestamp_ms,
-                    object_key: key.clone(),
+                    // Set once the object's key is known.
+                    object_key: String::new(),
                     position: e.position,
                     length: e.length,
                 }],
@@ -194,15 +211,20 @@ impl StorageNode {
             touched.push((p.clone(), producers));
         }
         if !commits.is_empty() {
-            let (parts, _) = builder.finish();
-            let size: usize = parts.iter().map(Bytes::len).sum();
-            self.objects
-                .put(
-                    &ObjectPath::from(key.as_str()),
-                    PutPayload::from_iter(parts),
-                )
-                .await?;
-            debug!(%key, size, partitions = commits.len(), "object uploaded");
+            let key = match &up.landed {
+                Some(k) => k.clone(),
+                None => {
+                    let (parts, _) = builder.finish();
+                    let size: usize = parts.iter().map(Bytes::len).sum();
+                    let key = self.put_object(&base_key, &parts).await?;
+                    debug!(%key, size, partitions = commits.len(), "object stored");
+                    up.landed = Some(key.clone());
+                    key
+                }
+            };
+            for e in commits.iter_mut().flat_map(|c| c.entries.iter_mut()) {
+                e.object_key = key.clone();
+            }
             loop {
                 match self.store.commit_manifest(&self.node_id, &commits).await {
                     Ok(()) => break,
@@ -219,6 +241,7 @@ impl StorageNode {
                             .retain(|c| !lost.iter().any(|p| p.key == (c.topic_id, c.partition)));
                         touched.retain(|(p, _)| !lost.iter().any(|l| l.key == p.key));
                         if commits.is_empty() {
+                            // Nothing will reference the object: an orphan for `gc`.
                             break;
                         }
                     }
@@ -233,6 +256,7 @@ impl StorageNode {
                 st.manifest.extend(c.entries.iter().cloned());
                 st.tiered_producers = producers;
             }
+            self.settle_key(&key);
         }
         Ok(())
     }

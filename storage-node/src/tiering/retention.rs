@@ -77,7 +77,7 @@ fn config_i64(
 }
 
 impl StorageNode {
-    /// One retention pass over every owned partition, then object garbage collection.
+    /// One retention pass over every owned partition, then deletes the objects it released.
     pub async fn run_retention(&self) {
         let now = self.clock.now_ms();
         for p in self.loaded_partitions() {
@@ -107,7 +107,7 @@ impl StorageNode {
                 }
             }
         }
-        self.collect_garbage().await;
+        self.delete_released_objects().await;
     }
 
     /// Raises a partition's log start in metadata, then in memory; queues removed objects for
@@ -146,8 +146,10 @@ impl StorageNode {
         Ok(start)
     }
 
-    /// Deletes queued objects that no manifest entry references any more.
-    pub(crate) async fn collect_garbage(&self) {
+    /// Deletes queued objects (released by retention or DeleteRecords) that no manifest entry
+    /// references any more. Objects whose delete fails here are queued again, and the prefix
+    /// sweep of [`super::gc`] finds them after a restart.
+    pub(crate) async fn delete_released_objects(&self) {
         let keys: BTreeSet<String> = std::mem::take(&mut *self.gc_candidates.lock())
             .into_iter()
             .collect();
@@ -223,7 +225,7 @@ impl StorageNode {
             };
             out.push(r);
         }
-        self.collect_garbage().await;
+        self.delete_released_objects().await;
         Ok(DeleteRecordsResponse { partitions: out })
     }
 }
