@@ -125,12 +125,40 @@ pub struct NodeFlags {
 
     /// Upload WAL data to the object store once this many bytes are pending. Larger objects
     /// mean fewer object-store requests per GB; smaller ones shorten the WAL.
-    #[arg(long, env = "FJORD_UPLOAD_BYTES", default_value_t = 8 * 1024 * 1024)]
+    #[arg(long, env = "FJORD_UPLOAD_BYTES", default_value_t = 16 * 1024 * 1024)]
     pub upload_bytes: u64,
 
     /// Upload pending WAL data at least this often, in milliseconds, even below --upload-bytes.
-    #[arg(long, env = "FJORD_UPLOAD_INTERVAL_MS", default_value_t = 2_000)]
+    /// The WAL is fsynced before any ack, so this bounds how long data lives only on the
+    /// node's disk, not whether it is durable.
+    #[arg(long, env = "FJORD_UPLOAD_INTERVAL_MS", default_value_t = 10_000)]
     pub upload_interval_ms: u64,
+
+    /// Objects of at least this many bytes are uploaded in parts (S3 multipart upload).
+    #[arg(long, env = "FJORD_MULTIPART_THRESHOLD_BYTES", default_value_t = 32 * 1024 * 1024)]
+    pub multipart_threshold_bytes: u64,
+
+    /// Size of one part of a multipart upload, in bytes (S3 allows 5 MiB to 5 GiB).
+    #[arg(long, env = "FJORD_MULTIPART_PART_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub multipart_part_bytes: u64,
+
+    /// Parts of one multipart upload in flight at once.
+    #[arg(long, env = "FJORD_MULTIPART_CONCURRENCY", default_value_t = 4)]
+    pub multipart_concurrency: usize,
+
+    /// How often the node looks for objects under its prefix that no manifest references
+    /// (left by a crash between upload and commit), in milliseconds.
+    #[arg(long, env = "FJORD_GC_INTERVAL_MS", default_value_t = 600_000)]
+    pub gc_interval_ms: u64,
+
+    /// An unreferenced object younger than this (milliseconds) may still be on its way into
+    /// the manifest and is kept.
+    #[arg(long, env = "FJORD_GC_GRACE_MS", default_value_t = 3_600_000)]
+    pub gc_grace_ms: u64,
+
+    /// Objects one garbage-collection run checks at most.
+    #[arg(long, env = "FJORD_GC_MAX_OBJECTS_PER_RUN", default_value_t = 1_000)]
+    pub gc_max_objects_per_run: usize,
 
     /// Size at which the WAL starts a new segment file, in bytes. Only whole segments whose data
     /// is all in the object store are deleted, so smaller segments free disk sooner at the cost

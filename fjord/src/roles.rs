@@ -50,6 +50,11 @@ struct State {
 struct RequestCounters {
     store: Arc<CountingStore>,
     objects: Arc<CountingObjectStore>,
+    /// The DynamoDB backend's own request and item counts (what AWS bills), when it is used.
+    dynamo: Option<DynamoStore>,
+    /// The gateway's topic cache, once a gateway runs: its reads on behalf of requests versus
+    /// background refreshes show that the produce path reads no metadata in steady state.
+    topics: std::sync::OnceLock<Arc<TopicService>>,
 }
 
 impl RequestCounters {
@@ -57,14 +62,21 @@ impl RequestCounters {
     fn to_json(&self) -> serde_json::Value {
         let (reads, writes) = self.store.totals();
         let (puts, gets) = self.objects.totals();
-        serde_json::json!({
+        let mut json = serde_json::json!({
             "metadata": self.store.snapshot(),
             "metadata_reads": reads,
             "metadata_writes": writes,
             "objects": self.objects.snapshot(),
             "object_puts": puts,
             "object_gets": gets,
-        })
+        });
+        if let Some(d) = &self.dynamo {
+            json["dynamodb"] = serde_json::json!(d.request_counts());
+        }
+        if let Some(t) = self.topics.get() {
+            json["topic_cache"] = serde_json::json!(t.read_counts());
+        }
+        json
     }
 
     /// Logs the counts and prints them on stdout as one line, `request-counts: {json}`, for
@@ -111,7 +123,8 @@ impl State {
     async fn open(args: &StateArgs) -> Result<Self> {
         std::fs::create_dir_all(&args.data_dir)
             .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
-        let store = Arc::new(CountingStore::new(open_metadata(args)?));
+        let (metadata, dynamo) = open_metadata(args)?;
+        let store = Arc::new(CountingStore::new(metadata));
         let objects = Arc::new(CountingObjectStore::new(open_object_store(
             &args.data_dir,
             args.object_store.as_deref(),
@@ -124,7 +137,12 @@ impl State {
             store: store.clone(),
             objects: objects.clone(),
             sealer,
-            counters: Arc::new(RequestCounters { store, objects }),
+            counters: Arc::new(RequestCounters {
+                store,
+                objects,
+                dynamo,
+                topics: std::sync::OnceLock::new(),
+            }),
         })
     }
 
@@ -160,15 +178,22 @@ fn metadata_spec(args: &StateArgs) -> Result<MetadataSpec> {
     })
 }
 
-fn open_metadata(args: &StateArgs) -> Result<Arc<dyn MetadataStore>> {
+/// Opens the metadata store; for DynamoDB also returns a handle on it (a clone shares its
+/// request counters).
+fn open_metadata(args: &StateArgs) -> Result<(Arc<dyn MetadataStore>, Option<DynamoStore>)> {
     Ok(match metadata_spec(args)? {
-        MetadataSpec::Sqlite(path) => Arc::new(
-            SqliteStore::open(&path)
-                .with_context(|| format!("opening metadata {}", path.display()))?,
+        MetadataSpec::Sqlite(path) => (
+            Arc::new(
+                SqliteStore::open(&path)
+                    .with_context(|| format!("opening metadata {}", path.display()))?,
+            ),
+            None,
         ),
-        MetadataSpec::Dynamo(url) => Arc::new(
-            DynamoStore::connect(&url).with_context(|| format!("connecting to metadata {url}"))?,
-        ),
+        MetadataSpec::Dynamo(url) => {
+            let store = DynamoStore::connect(&url)
+                .with_context(|| format!("connecting to metadata {url}"))?;
+            (Arc::new(store.clone()), Some(store))
+        }
     })
 }
 
@@ -285,6 +310,12 @@ async fn start_node(
     config.upload_interval = Duration::from_millis(flags.upload_interval_ms);
     config.tail_cache_bytes = flags.tail_cache_bytes;
     config.wal.segment_bytes = flags.wal_segment_bytes;
+    config.multipart_threshold_bytes = flags.multipart_threshold_bytes;
+    config.multipart_part_bytes = flags.multipart_part_bytes;
+    config.multipart_concurrency = flags.multipart_concurrency;
+    config.gc_interval = Duration::from_millis(flags.gc_interval_ms);
+    config.gc_grace = Duration::from_millis(flags.gc_grace_ms);
+    config.gc_max_objects_per_run = flags.gc_max_objects_per_run;
     let node = StorageNode::open(config, state.store.clone(), state.objects.clone())
         .await
         .context("opening the storage node")?;
@@ -358,11 +389,14 @@ async fn bind_gateway(
     config.max_frame_bytes = flags.max_frame_bytes;
     config.max_connections = flags.max_connections;
     let nodes = QuicNodeDirectory::new(state.store.clone()).context("starting the QUIC client")?;
+    let topics = Arc::new(TopicService::new(state.store.clone()));
+    // One gateway per process: a second set would be a bug, and the first keeps counting.
+    let _ = state.counters.topics.set(topics.clone());
     let gateway = Gateway::new(
         config,
         state.store.clone(),
         Arc::new(auth),
-        Arc::new(TopicService::new(state.store.clone())),
+        topics,
         Arc::new(nodes),
     )
     .context("gateway settings")?;

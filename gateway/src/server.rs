@@ -62,14 +62,22 @@ impl Gateway {
         &self.config
     }
 
+    /// The topic service (for its [`TopicService::read_counts`] at exit, for instance).
+    pub fn topics(&self) -> &Arc<TopicService> {
+        &self.topics
+    }
+
     /// Accepts Kafka connections on `listener` until `shutdown` completes, then stops accepting,
     /// lets every connection finish the request it is handling, and returns. Fails only if
-    /// accepting keeps failing for over a minute.
+    /// accepting keeps failing for over a minute. Runs the topic cache's background refresher
+    /// ([`TopicService::spawn_refresher`]) meanwhile.
     pub async fn serve(
         self: Arc<Self>,
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
+        // Keeps cached topics fresh off the request path while serving; stopped on return.
+        let _refresher = self.topics.spawn_refresher();
         let limit = Arc::new(Semaphore::new(self.config.max_connections));
         let (stop_tx, stop_rx) = watch::channel(false);
         // Each connection holds a clone of `done_tx`; the channel closes once all are gone.

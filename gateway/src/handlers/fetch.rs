@@ -13,8 +13,7 @@ use kafka_protocol::ResponseError;
 use tracing::warn;
 
 use super::{
-    check_epoch, invalidate_stale, owner, route_topic, scatter, stale_topics, ByNode, Ctx,
-    NodeAnswer, Slot,
+    check_epoch, owner, report_views, route_topic, scatter, ByNode, Ctx, NodeAnswer, Slot,
 };
 use crate::error::RequestError;
 
@@ -29,14 +28,18 @@ pub(crate) async fn fetch(ctx: Ctx<'_>, req: FetchRequest) -> FetchResponse {
     }
     let mut results: Vec<Vec<Result<FetchPartitionResult, RequestError>>> = Vec::new();
     let mut names: Vec<Option<String>> = Vec::new();
+    // The view each topic was routed with, to report if a node says it is stale.
+    let mut infos = Vec::with_capacity(req.topics.len());
     let mut by_node: ByNode<FetchPartition> = ByNode::new();
     for topic in &req.topics {
+        let indexes = topic.partitions.iter().map(|p| p.partition);
         let info = if v >= 13 {
-            ctx.topic_by_id(topic.topic_id).await
+            ctx.topic_by_id_for(topic.topic_id, indexes).await
         } else {
-            ctx.topic(topic.topic.as_str()).await
+            ctx.topic_for(topic.topic.as_str(), indexes).await
         };
         names.push(info.as_ref().ok().map(|i| i.topic.name.clone()));
+        infos.push(info.as_ref().ok().cloned());
         route_topic(
             &mut by_node,
             &mut results,
@@ -73,10 +76,10 @@ pub(crate) async fn fetch(ctx: Ctx<'_>, req: FetchRequest) -> FetchResponse {
     let budget = (total_budget / nodes).max(1);
     let answers = fan_out(ctx, by_node, max_wait_ms, min_bytes, budget).await;
     scatter(&mut results, answers);
-    let stale = stale_topics(names.iter().map(Option::as_deref), &results, |r| {
+    report_views(ctx, infos.iter().map(Option::as_ref), &results, |r| {
         r.error_code
-    });
-    invalidate_stale(ctx, stale).await;
+    })
+    .await;
 
     let read_committed = v >= 4 && req.isolation_level == 1;
     let responses = req

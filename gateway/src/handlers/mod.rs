@@ -46,11 +46,41 @@ impl Ctx<'_> {
             .ok_or_else(|| RequestError::UnknownTopicOrPartition(name.to_owned()))
     }
 
+    /// A topic of the connection's cluster by name, for a request naming `partitions`: a
+    /// partition beyond the cached count makes the cache re-read the topic (rate-limited), as
+    /// it may have been added through another gateway.
+    pub async fn topic_for(
+        &self,
+        name: &str,
+        partitions: impl IntoIterator<Item = i32>,
+    ) -> Result<Arc<TopicInfo>, RequestError> {
+        let highest = partitions.into_iter().max().unwrap_or(-1);
+        self.gw
+            .topics
+            .lookup_for_partition(self.cluster, name, highest)
+            .await?
+            .ok_or_else(|| RequestError::UnknownTopicOrPartition(name.to_owned()))
+    }
+
     /// A topic of the connection's cluster by id.
     pub async fn topic_by_id(&self, id: Uuid) -> Result<Arc<TopicInfo>, RequestError> {
         self.gw
             .topics
             .lookup_by_id(self.cluster, id)
+            .await?
+            .ok_or(RequestError::UnknownTopicId(id))
+    }
+
+    /// [`Ctx::topic_by_id`] with the partition check of [`Ctx::topic_for`].
+    pub async fn topic_by_id_for(
+        &self,
+        id: Uuid,
+        partitions: impl IntoIterator<Item = i32>,
+    ) -> Result<Arc<TopicInfo>, RequestError> {
+        let highest = partitions.into_iter().max().unwrap_or(-1);
+        self.gw
+            .topics
+            .lookup_by_id_for_partition(self.cluster, id, highest)
             .await?
             .ok_or(RequestError::UnknownTopicId(id))
     }
@@ -337,42 +367,71 @@ pub(crate) fn awaiting<R>() -> Result<R, RequestError> {
     )))
 }
 
-/// Whether a partition error means this gateway's view of the owner may be out of date.
-pub(crate) fn is_stale(code: i16) -> bool {
-    use kafka_protocol::ResponseError as E;
-    [
-        E::NotLeaderOrFollower,
-        E::LeaderNotAvailable,
-        E::UnknownLeaderEpoch,
-        E::FencedLeaderEpoch,
-    ]
-    .iter()
-    .any(|e| e.code() == code)
+/// What a partition's outcome says about the cached topic view it was routed with (ordered:
+/// the strongest evidence of a topic's partitions wins).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Evidence {
+    /// Nothing against the view.
+    None,
+    /// Maybe stale: the owner could not be reached or is recovering (the controller may move
+    /// its partitions), the client knows a newer leader epoch, or the view lacks an owner.
+    Suspect,
+    /// The owning node says the view is stale: the partition moved or the topic is gone.
+    Stale,
 }
 
-/// Drops cached topics whose owners turned out stale, so the client's retry (after it
-/// refreshes metadata) is routed with fresh ownership.
-pub(crate) async fn invalidate_stale(ctx: Ctx<'_>, topics: Vec<String>) {
-    for name in topics {
-        tracing::debug!(topic = %name, "owner view stale; dropping cached topic");
-        ctx.gw.topics.invalidate(ctx.cluster, &name).await;
+/// Classifies one partition's outcome (`code` reads a node result's error code).
+pub(crate) fn evidence<R>(r: &Result<R, RequestError>, code: impl Fn(&R) -> i16) -> Evidence {
+    use fjord_storage_node::NodeError;
+    use kafka_protocol::ResponseError as E;
+    match r {
+        Ok(r) => {
+            let c = code(r);
+            let stale = [
+                E::NotLeaderOrFollower,
+                E::FencedLeaderEpoch,
+                E::UnknownTopicOrPartition,
+                E::UnknownTopicId,
+            ];
+            if stale.iter().any(|e| e.code() == c) {
+                Evidence::Stale
+            } else {
+                Evidence::None
+            }
+        }
+        Err(RequestError::Node(NodeError::Unreachable(_) | NodeError::Unavailable(_)))
+        | Err(RequestError::UnknownLeaderEpoch { .. })
+        | Err(RequestError::LeaderNotAvailable { .. }) => Evidence::Suspect,
+        // The gateway's own answers from a view it holds (unknown partition, a client behind
+        // on epochs) and failures unrelated to ownership say nothing new about the view.
+        Err(_) => Evidence::None,
     }
 }
 
-/// Names of the topics whose results show a stale owner view (see [`is_stale`]).
-pub(crate) fn stale_topics<'a, R>(
-    names: impl IntoIterator<Item = Option<&'a str>>,
+/// Reports to the topic cache what a request's outcomes showed about the views it was routed
+/// with (`infos[i]` routed `results[i]`), so that the client's retry, after it refreshes its
+/// metadata, is routed with fresh ownership. A view is dropped only if it is still cached, so
+/// many requests failing on one stale view cause one re-read.
+pub(crate) async fn report_views<'a, R>(
+    ctx: Ctx<'_>,
+    infos: impl IntoIterator<Item = Option<&'a Arc<TopicInfo>>>,
     results: &[Vec<Result<R, RequestError>>],
     code: impl Fn(&R) -> i16,
-) -> Vec<String> {
-    names
+) {
+    let reports: Vec<(&Arc<TopicInfo>, Evidence)> = infos
         .into_iter()
         .zip(results)
-        .filter(|(_, parts)| {
-            parts
-                .iter()
-                .any(|r| is_stale(r.as_ref().map_or_else(RequestError::code, &code)))
+        .filter_map(|(info, parts)| {
+            let worst = parts.iter().map(|r| evidence(r, &code)).max()?;
+            Some((info?, worst))
         })
-        .filter_map(|(name, _)| name.map(str::to_owned))
-        .collect()
+        .collect();
+    for (info, worst) in reports {
+        let outcome = match worst {
+            Evidence::None => continue,
+            Evidence::Suspect => ctx.gw.topics.report_suspect(info).await,
+            Evidence::Stale => ctx.gw.topics.report_stale(info).await,
+        };
+        tracing::debug!(topic = %info.topic.name, ?worst, ?outcome, "cached owner view questioned");
+    }
 }

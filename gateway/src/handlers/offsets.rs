@@ -22,9 +22,7 @@ use kafka_protocol::messages::{
     OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse,
 };
 
-use super::{
-    check_epoch, invalidate_stale, owner, per_node, route_topic, scatter, stale_topics, ByNode, Ctx,
-};
+use super::{check_epoch, owner, per_node, report_views, route_topic, scatter, ByNode, Ctx};
 use crate::error::RequestError;
 use crate::topics::TopicInfo;
 
@@ -38,27 +36,34 @@ pub(crate) async fn list_offsets(ctx: Ctx<'_>, req: ListOffsetsRequest) -> ListO
         .iter()
         .map(|t| (t.name.as_str(), &t.partitions[..]));
     let Routed {
+        infos,
         mut results,
         by_node,
-        ..
-    } = route_by_name(ctx, topics, |info, p| {
-        let o = owner(info, p.partition_index)?;
-        if v >= 4 {
-            check_epoch(p.current_leader_epoch, o.epoch)?;
-        }
-        Ok((
-            o.node_id.clone(),
-            NodeListPartition {
-                topic_id: info.topic.id,
-                partition: p.partition_index,
-                timestamp: p.timestamp,
-            },
-        ))
-    })
+    } = route_by_name(
+        ctx,
+        topics,
+        |p| p.partition_index,
+        |info, p| {
+            let o = owner(info, p.partition_index)?;
+            if v >= 4 {
+                check_epoch(p.current_leader_epoch, o.epoch)?;
+            }
+            Ok((
+                o.node_id.clone(),
+                NodeListPartition {
+                    topic_id: info.topic.id,
+                    partition: p.partition_index,
+                    timestamp: p.timestamp,
+                },
+            ))
+        },
+    )
     .await;
     list_on_nodes(ctx, by_node, &mut results).await;
-    let names = req.topics.iter().map(|t| Some(t.name.as_str()));
-    invalidate_stale(ctx, stale_topics(names, &results, |r| r.error_code)).await;
+    report_views(ctx, infos.iter().map(|i| i.as_ref().ok()), &results, |r| {
+        r.error_code
+    })
+    .await;
     let topics = req
         .topics
         .iter()
@@ -116,28 +121,35 @@ pub(crate) async fn offset_for_leader_epoch(
         infos,
         mut results,
         by_node,
-    } = route_by_name(ctx, topics, |info, p| {
-        let o = owner(info, p.partition)?;
-        check_epoch(p.current_leader_epoch, o.epoch)?;
-        if p.leader_epoch > o.epoch {
-            return Err(RequestError::FencedLeaderEpoch {
-                client: p.leader_epoch,
-                known: o.epoch,
-            });
-        }
-        Ok((
-            o.node_id.clone(),
-            NodeListPartition {
-                topic_id: info.topic.id,
-                partition: p.partition,
-                timestamp: LATEST,
-            },
-        ))
-    })
+    } = route_by_name(
+        ctx,
+        topics,
+        |p| p.partition,
+        |info, p| {
+            let o = owner(info, p.partition)?;
+            check_epoch(p.current_leader_epoch, o.epoch)?;
+            if p.leader_epoch > o.epoch {
+                return Err(RequestError::FencedLeaderEpoch {
+                    client: p.leader_epoch,
+                    known: o.epoch,
+                });
+            }
+            Ok((
+                o.node_id.clone(),
+                NodeListPartition {
+                    topic_id: info.topic.id,
+                    partition: p.partition,
+                    timestamp: LATEST,
+                },
+            ))
+        },
+    )
     .await;
     list_on_nodes(ctx, by_node, &mut results).await;
-    let names = req.topics.iter().map(|t| Some(t.topic.as_str()));
-    invalidate_stale(ctx, stale_topics(names, &results, |r| r.error_code)).await;
+    report_views(ctx, infos.iter().map(|i| i.as_ref().ok()), &results, |r| {
+        r.error_code
+    })
+    .await;
     let topics = req
         .topics
         .iter()
@@ -182,20 +194,25 @@ pub(crate) async fn delete_records(
         .iter()
         .map(|t| (t.name.as_str(), &t.partitions[..]));
     let Routed {
+        infos,
         mut results,
         by_node,
-        ..
-    } = route_by_name(ctx, topics, |info, p| {
-        let o = owner(info, p.partition_index)?;
-        Ok((
-            o.node_id.clone(),
-            DeleteRecordsPartition {
-                topic_id: info.topic.id,
-                partition: p.partition_index,
-                offset: p.offset,
-            },
-        ))
-    })
+    } = route_by_name(
+        ctx,
+        topics,
+        |p| p.partition_index,
+        |info, p| {
+            let o = owner(info, p.partition_index)?;
+            Ok((
+                o.node_id.clone(),
+                DeleteRecordsPartition {
+                    topic_id: info.topic.id,
+                    partition: p.partition_index,
+                    offset: p.offset,
+                },
+            ))
+        },
+    )
     .await;
     let answers = per_node(ctx, by_node, |api, partitions| async move {
         api.delete_records(NodeDelete { partitions })
@@ -204,6 +221,10 @@ pub(crate) async fn delete_records(
     })
     .await;
     scatter(&mut results, answers);
+    report_views(ctx, infos.iter().map(|i| i.as_ref().ok()), &results, |r| {
+        r.error_code
+    })
+    .await;
     let topics = req
         .topics
         .iter()
@@ -244,11 +265,12 @@ struct Routed<P, R> {
     by_node: ByNode<P>,
 }
 
-/// Looks up each `(name, partitions)` topic of a request and routes its partitions with
-/// `build` (see [`route_topic`]).
+/// Looks up each `(name, partitions)` topic of a request (`index` gives a partition's index)
+/// and routes its partitions with `build` (see [`route_topic`]).
 async fn route_by_name<'t, T: 't, P, R>(
     ctx: Ctx<'_>,
     topics: impl Iterator<Item = (&'t str, &'t [T])>,
+    index: impl Fn(&T) -> i32,
     mut build: impl FnMut(&TopicInfo, &T) -> Result<(String, P), RequestError>,
 ) -> Routed<P, R> {
     let mut routed = Routed {
@@ -257,7 +279,7 @@ async fn route_by_name<'t, T: 't, P, R>(
         by_node: ByNode::new(),
     };
     for (name, partitions) in topics {
-        let info = ctx.topic(name).await;
+        let info = ctx.topic_for(name, partitions.iter().map(&index)).await;
         route_topic(
             &mut routed.by_node,
             &mut routed.results,

@@ -12,7 +12,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use tracing::{debug, warn};
 
-use super::{invalidate_stale, owner, per_node, route_topic, scatter, stale_topics, ByNode, Ctx};
+use super::{owner, per_node, report_views, route_topic, scatter, ByNode, Ctx};
 use crate::error::RequestError;
 
 /// Handles a produce; `None` when the client asked for no response (acks=0).
@@ -21,6 +21,8 @@ pub(crate) async fn produce(ctx: Ctx<'_>, req: ProduceRequest) -> Option<Produce
     // (topic index, partition index) → outcome, filled in below.
     let mut results: Vec<Vec<Result<ProducePartitionResult, RequestError>>> = Vec::new();
     let mut by_node: ByNode<ProducePartition> = ByNode::new();
+    // The view each topic was routed with, to report if a node says it is stale.
+    let mut infos = Vec::with_capacity(req.topic_data.len());
     let transactional = req.transactional_id.is_some();
     for topic in &req.topic_data {
         let info = if transactional {
@@ -28,8 +30,10 @@ pub(crate) async fn produce(ctx: Ctx<'_>, req: ProduceRequest) -> Option<Produce
                 "transactions are not supported yet",
             ))
         } else {
-            ctx.topic(topic.name.as_str()).await
+            let indexes = topic.partition_data.iter().map(|p| p.index);
+            ctx.topic_for(topic.name.as_str(), indexes).await
         };
+        infos.push(info.as_ref().ok().cloned());
         route_topic(
             &mut by_node,
             &mut results,
@@ -61,9 +65,10 @@ pub(crate) async fn produce(ctx: Ctx<'_>, req: ProduceRequest) -> Option<Produce
     })
     .await;
     scatter(&mut results, answers);
-    let names = req.topic_data.iter().map(|t| Some(t.name.as_str()));
-    let stale = stale_topics(names, &results, |r| r.error_code);
-    invalidate_stale(ctx, stale).await;
+    report_views(ctx, infos.iter().map(Option::as_ref), &results, |r| {
+        r.error_code
+    })
+    .await;
 
     if req.acks == 0 {
         debug!("acks=0: no response");

@@ -8,6 +8,7 @@ mod auth;
 mod data;
 mod framing;
 mod groups;
+mod owner_moves;
 mod real_node;
 
 use std::collections::{BTreeMap, HashMap};
@@ -50,6 +51,9 @@ pub(crate) struct MemNode {
     pub groups: Mutex<Vec<GroupRequest>>,
     /// When set, every call fails as if the node were unreachable.
     pub down: Mutex<bool>,
+    /// When set, produce and fetch answer every partition with this Kafka error code (as a
+    /// node that no longer owns them does).
+    pub refuse: Mutex<Option<i16>>,
     /// Body to answer group requests with.
     pub group_reply: Mutex<Bytes>,
 }
@@ -75,6 +79,18 @@ impl NodeApi for MemNode {
                 .map(|p| (p.topic_id, p.partition))
                 .collect(),
         ));
+        if let Some(code) = *self.refuse.lock() {
+            let refused = ProducePartitionResult {
+                error_code: code,
+                error_message: Some(format!("refused by {}", self.id)),
+                base_offset: -1,
+                log_append_time_ms: -1,
+                log_start_offset: -1,
+            };
+            return Ok(node::ProduceResponse {
+                partitions: vec![refused; req.partitions.len()],
+            });
+        }
         let mut logs = self.logs.lock();
         let partitions = req
             .partitions
@@ -118,6 +134,17 @@ impl NodeApi for MemNode {
                 .map(|p| (p.topic_id, p.partition))
                 .collect(),
         ));
+        if let Some(code) = *self.refuse.lock() {
+            let refused = FetchPartitionResult {
+                error_code: code,
+                high_watermark: -1,
+                log_start_offset: -1,
+                records: Bytes::new(),
+            };
+            return Ok(node::FetchResponse {
+                partitions: vec![refused; req.partitions.len()],
+            });
+        }
         let logs = self.logs.lock();
         let partitions = req
             .partitions
