@@ -109,6 +109,15 @@ pub struct GatewayFlags {
     /// Most concurrent client connections; further connections wait in the accept backlog.
     #[arg(long, env = "FJORD_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
+
+    /// Partitions a cluster may have in total (MSK Serverless: 2,400). Raise it for tests such
+    /// as the 10,000-partition benchmark.
+    #[arg(
+        long,
+        env = "FJORD_MAX_PARTITIONS_PER_CLUSTER",
+        default_value_t = 2_400
+    )]
+    pub max_partitions_per_cluster: i64,
 }
 
 /// Flags of a storage node.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
-use fjord_gateway::topics::TopicService;
+use fjord_gateway::topics::{TopicService, TopicServiceConfig};
 use fjord_gateway::{Gateway, GatewayConfig};
 use fjord_metadata::counting::CountingStore;
 use fjord_metadata::{DynamoStore, MetadataStore, NodeInfo, SqliteStore};
@@ -389,7 +389,14 @@ async fn bind_gateway(
     config.max_frame_bytes = flags.max_frame_bytes;
     config.max_connections = flags.max_connections;
     let nodes = QuicNodeDirectory::new(state.store.clone()).context("starting the QUIC client")?;
-    let topics = Arc::new(TopicService::new(state.store.clone()));
+    let topic_config = TopicServiceConfig {
+        max_partitions_per_cluster: flags.max_partitions_per_cluster,
+        ..TopicServiceConfig::default()
+    };
+    topic_config
+        .validate()
+        .map_err(|e| anyhow::anyhow!("topic settings: {e}"))?;
+    let topics = Arc::new(TopicService::with_config(state.store.clone(), topic_config));
     // One gateway per process: a second set would be a bug, and the first keeps counting.
     let _ = state.counters.topics.set(topics.clone());
     let gateway = Gateway::new(
