@@ -37,6 +37,9 @@ pub enum Command {
     Gateway(GatewayArgs),
     /// A storage node: WAL, tiering to object storage, fetch and group coordination.
     StorageNode(NodeArgs),
+    /// The control plane: the MSK cluster API (CreateClusterV2, …), topics, principals, access
+    /// keys, STS AssumeRole and usage, over HTTP with SigV4.
+    ControlPlane(ControlPlaneArgs),
     /// Administrative tasks.
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -110,6 +113,43 @@ pub struct GatewayFlags {
     #[arg(long, env = "FJORD_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
 
+    /// TLS listener for the IAM mechanisms (AWS_MSK_IAM, OAUTHBEARER), as MSK's port 9098
+    /// (e.g. `0.0.0.0:9098`). Off unless given; the plaintext `--kafka-addr` listener stays.
+    #[arg(long, env = "FJORD_KAFKA_IAM_ADDR")]
+    pub kafka_iam_addr: Option<SocketAddr>,
+
+    /// TLS listener for SASL/SCRAM-SHA-512, as MSK's port 9096. Off unless given.
+    #[arg(long, env = "FJORD_KAFKA_SCRAM_ADDR")]
+    pub kafka_scram_addr: Option<SocketAddr>,
+
+    /// Mutual-TLS listener (client certificates signed by --tls-client-ca), as MSK's port 9094.
+    /// Off unless given.
+    #[arg(long, env = "FJORD_KAFKA_MTLS_ADDR", requires = "tls_client_ca")]
+    pub kafka_mtls_addr: Option<SocketAddr>,
+
+    /// PEM certificate chain of the TLS listeners. Without --tls-cert/--tls-key a development
+    /// CA and certificate are generated under `<data-dir>/tls` (trust `fjord-dev-ca.pem`).
+    #[arg(long, env = "FJORD_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "FJORD_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// PEM CA whose client certificates the mTLS listener accepts.
+    #[arg(long, env = "FJORD_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
+
+    /// Domain of the per-cluster bootstrap names (`<cluster-uuid>.kafka.<region>.<domain>`)
+    /// that TLS clients reach a cluster by (SNI).
+    #[arg(long, env = "FJORD_CLUSTER_DOMAIN")]
+    pub cluster_domain: Option<String>,
+
+    /// How often usage records (bytes in/out, cluster- and partition-hours) are written, in
+    /// milliseconds.
+    #[arg(long, env = "FJORD_METERING_PERIOD_MS", default_value_t = 3_600_000)]
+    pub metering_period_ms: u64,
+
     /// Partitions a cluster may have in total (MSK Serverless: 2,400). Raise it for tests such
     /// as the 10,000-partition benchmark.
     #[arg(
@@ -180,6 +220,36 @@ pub struct NodeFlags {
     pub tail_cache_bytes: u64,
 }
 
+/// Flags of the control plane.
+#[derive(Debug, Args, Clone)]
+pub struct ControlPlaneFlags {
+    /// Address of the control plane's HTTP API (SigV4, service `kafka`; `aws kafka
+    /// --endpoint-url http://<addr>` and boto3 work against it).
+    #[arg(
+        long,
+        env = "FJORD_CONTROL_PLANE_ADDR",
+        default_value = "127.0.0.1:9080"
+    )]
+    pub control_plane_addr: SocketAddr,
+
+    /// What GetBootstrapBrokers answers (`bootstrapBrokerStringSaslIam`): a template in which
+    /// `{cluster}`, `{cluster_id}`, `{account}` and `{region}` are replaced. `fjord dev` uses its
+    /// Kafka listener when unset.
+    #[arg(long, env = "FJORD_BOOTSTRAP_BROKERS")]
+    pub bootstrap_brokers: Option<String>,
+}
+
+/// `fjord control-plane`.
+#[derive(Debug, Args)]
+pub struct ControlPlaneArgs {
+    /// Where state lives.
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// The HTTP API.
+    #[command(flatten)]
+    pub control: ControlPlaneFlags,
+}
+
 /// `fjord dev`.
 #[derive(Debug, Args)]
 pub struct DevArgs {
@@ -192,6 +262,9 @@ pub struct DevArgs {
     /// The storage node.
     #[command(flatten)]
     pub node: NodeFlags,
+    /// The control plane.
+    #[command(flatten)]
+    pub control: ControlPlaneFlags,
 }
 
 /// `fjord gateway`.

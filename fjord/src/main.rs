@@ -21,6 +21,7 @@ fn main() -> Result<()> {
             Command::Dev(args) => roles::run_dev(args).await,
             Command::Gateway(args) => roles::run_gateway(args).await,
             Command::StorageNode(args) => roles::run_node(args).await,
+            Command::ControlPlane(args) => roles::run_control_plane(args).await,
             Command::Admin(cli::AdminCommand::InitMetadata(args)) => {
                 roles::init_metadata(args).await
             }

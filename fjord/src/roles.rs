@@ -1,12 +1,15 @@
 //! Starting and stopping the roles: gateway, storage node, and both together for `fjord dev`.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
+use fjord_control_plane::{ControlPlane, ControlPlaneConfig};
 use fjord_gateway::topics::{TopicService, TopicServiceConfig};
 use fjord_gateway::{Gateway, GatewayConfig};
+use fjord_gateway::{ListenerConfig, SaslFamily, TlsSettings};
 use fjord_metadata::counting::CountingStore;
 use fjord_metadata::{DynamoStore, MetadataStore, NodeInfo, SqliteStore};
 use fjord_storage_node::counting_objects::CountingObjectStore;
@@ -20,7 +23,8 @@ use tokio::net::TcpListener;
 use tracing::{info, warn};
 
 use crate::cli::{
-    DevArgs, GatewayArgs, GatewayFlags, InitMetadataArgs, NodeArgs, NodeFlags, StateArgs,
+    ControlPlaneArgs, ControlPlaneFlags, DevArgs, GatewayArgs, GatewayFlags, InitMetadataArgs,
+    NodeArgs, NodeFlags, StateArgs,
 };
 use crate::shutdown::Shutdown;
 
@@ -388,6 +392,24 @@ async fn bind_gateway(
     config.broker_id = flags.broker_id;
     config.max_frame_bytes = flags.max_frame_bytes;
     config.max_connections = flags.max_connections;
+    config.metering_period = Duration::from_millis(flags.metering_period_ms);
+    config.gateway_id = format!("gateway-{}", flags.broker_id);
+    // One gateway per dev process: it may meter cluster- and partition-hours.
+    config.meter_cluster_hours = true;
+    config.cluster_domain = flags.cluster_domain.clone();
+    config.tls_dir = Some(state.data_dir.join("tls"));
+    let tls = tls_listeners(flags, tenant.cluster.id);
+    if !tls.is_empty() {
+        // The gateway then binds every listener itself, the plaintext one on the port found
+        // here (released just before, in `serve_kafka`).
+        let mut plain = ListenerConfig::plaintext(
+            bound,
+            vec![SaslFamily::Iam, SaslFamily::Plain, SaslFamily::Scram],
+        );
+        plain.default_cluster = Some(tenant.cluster.id);
+        plain.advertised_port = Some(port);
+        config.listeners = std::iter::once(plain).chain(tls).collect();
+    }
     let nodes = QuicNodeDirectory::new(state.store.clone()).context("starting the QUIC client")?;
     let topic_config = TopicServiceConfig {
         max_partitions_per_cluster: flags.max_partitions_per_cluster,
@@ -408,6 +430,68 @@ async fn bind_gateway(
     )
     .context("gateway settings")?;
     Ok((Arc::new(gateway), listener))
+}
+
+/// The TLS listeners the flags ask for, each defaulting to the dev cluster.
+fn tls_listeners(flags: &GatewayFlags, cluster: uuid::Uuid) -> Vec<ListenerConfig> {
+    let tls = || TlsSettings {
+        cert_chain: flags.tls_cert.clone(),
+        key: flags.tls_key.clone(),
+        client_ca: None,
+    };
+    let mut out = Vec::new();
+    if let Some(addr) = flags.kafka_iam_addr {
+        out.push(ListenerConfig {
+            tls: Some(tls()),
+            ..ListenerConfig::iam(addr)
+        });
+    }
+    if let Some(addr) = flags.kafka_scram_addr {
+        out.push(ListenerConfig {
+            tls: Some(tls()),
+            ..ListenerConfig::scram(addr)
+        });
+    }
+    if let (Some(addr), Some(ca)) = (flags.kafka_mtls_addr, &flags.tls_client_ca) {
+        out.push(ListenerConfig {
+            tls: Some(TlsSettings {
+                client_ca: Some(ca.clone()),
+                ..tls()
+            }),
+            ..ListenerConfig::mtls(addr, ca.clone())
+        });
+    }
+    for l in &mut out {
+        l.default_cluster = Some(cluster);
+    }
+    out
+}
+
+/// Serves Kafka: on the one plaintext listener, or on every configured listener when TLS ones
+/// were asked for (their bound addresses are printed).
+async fn serve_kafka(
+    gateway: Arc<Gateway>,
+    listener: TcpListener,
+    shutdown: Shutdown,
+) -> Result<()> {
+    if gateway.config().listeners.is_empty() {
+        return gateway
+            .serve(listener, shutdown.wait())
+            .await
+            .context("serving Kafka");
+    }
+    drop(listener);
+    let bound = gateway
+        .bind_listeners()
+        .await
+        .context("binding the Kafka listeners")?;
+    for l in &bound {
+        println!("  kafka listener: {}", l.local_addr());
+    }
+    gateway
+        .serve_listeners(bound, shutdown.wait())
+        .await
+        .context("serving Kafka")
 }
 
 fn print_banner(listener: &TcpListener, state: &State, tenant: &DevTenant) {
@@ -453,13 +537,40 @@ async fn serve_gateway(state: &State, flags: &GatewayFlags, shutdown: Shutdown) 
     let tenant = state.dev_tenant().await?;
     let (gateway, listener) = bind_gateway(state, flags, &tenant).await?;
     print_banner(&listener, state, &tenant);
-    gateway
-        .serve(listener, shutdown.wait())
-        .await
-        .context("serving Kafka")
+    serve_kafka(gateway, listener, shutdown).await
 }
 
-/// `fjord dev`: gateway + storage node + dev tenant in one process, talking over QUIC.
+/// Binds the control plane's listener and serves it on a task until `shutdown`; returns its
+/// address.
+async fn start_control_plane(
+    state: &State,
+    flags: &ControlPlaneFlags,
+    topics: Arc<TopicService>,
+    default_bootstrap: String,
+    shutdown: Shutdown,
+) -> Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let config = ControlPlaneConfig {
+        region: state.region.clone(),
+        bootstrap_brokers: flags.bootstrap_brokers.clone().unwrap_or(default_bootstrap),
+        ..ControlPlaneConfig::default()
+    };
+    let cp = ControlPlane::new(config, state.store.clone(), state.sealer.clone(), topics)
+        .map_err(|e| anyhow::anyhow!("control plane settings: {e}"))?;
+    let listener = TcpListener::bind(flags.control_plane_addr)
+        .await
+        .with_context(|| format!("binding the control plane to {}", flags.control_plane_addr))?;
+    let addr = listener.local_addr().context("control plane address")?;
+    let task = tokio::spawn(async move {
+        if let Err(e) = cp.serve(listener, shutdown.wait()).await {
+            warn!("control plane stopped: {e}");
+        }
+    });
+    info!(%addr, "control plane serving");
+    Ok((addr, task))
+}
+
+/// `fjord dev`: gateway + storage node + control plane + dev tenant in one process, talking
+/// over QUIC.
 pub async fn run_dev(args: DevArgs) -> Result<()> {
     let shutdown = Shutdown::on_signals();
     let state = State::open(&args.state).await?;
@@ -469,7 +580,24 @@ pub async fn run_dev(args: DevArgs) -> Result<()> {
         let _ = node_stop_rx.await;
     })
     .await?;
-    let served = serve_gateway(&state, &args.gateway, shutdown).await;
+    let tenant = state.dev_tenant().await?;
+    let (gateway, listener) = bind_gateway(&state, &args.gateway, &tenant).await?;
+    let kafka_addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let (cp_addr, cp_task) = start_control_plane(
+        &state,
+        &args.control,
+        gateway.topics().clone(),
+        kafka_addr,
+        shutdown.clone(),
+    )
+    .await?;
+    print_banner(&listener, &state, &tenant);
+    println!("  control plane: http://{cp_addr}");
+    let served = serve_kafka(gateway, listener, shutdown).await;
+    let _ = cp_task.await;
     // The gateway has drained; only now stop the node, so no in-flight request loses its node.
     let _ = node_stop_tx.send(());
     node.stop().await;
@@ -500,5 +628,19 @@ pub async fn run_node(args: NodeArgs) -> Result<()> {
     node.stop().await;
     info!("storage node stopped");
     state.counters.report("exit");
+    Ok(())
+}
+
+/// `fjord control-plane`.
+pub async fn run_control_plane(args: ControlPlaneArgs) -> Result<()> {
+    let shutdown = Shutdown::on_signals();
+    let state = State::open(&args.state).await?;
+    let topics = Arc::new(TopicService::new(state.store.clone()));
+    let default_bootstrap = format!("{{cluster_id}}.kafka.{}.fjord.localhost:9098", state.region);
+    let (addr, task) =
+        start_control_plane(&state, &args.control, topics, default_bootstrap, shutdown).await?;
+    println!("control plane: http://{addr}");
+    let _ = task.await;
+    info!("control plane stopped");
     Ok(())
 }

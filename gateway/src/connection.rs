@@ -14,9 +14,10 @@ use tracing::{debug, field, info, info_span, warn, Instrument};
 use uuid::Uuid;
 
 use crate::error::ConnectionError;
-use crate::request::Outcome;
+use crate::request::{ConnState, Outcome};
 use crate::server::Gateway;
 use crate::session::Session;
+use crate::transport::{ClientStream, ListenerInfo};
 
 /// Wall-clock milliseconds: the one place the gateway reads the clock for its core.
 pub(crate) fn now_ms() -> i64 {
@@ -30,10 +31,59 @@ pub async fn run<S>(gw: Arc<Gateway>, stream: S, peer: SocketAddr, shutdown: wat
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    run_with(gw, stream, peer, ConnState::default(), shutdown).await
+}
+
+/// Serves a connection accepted on `listener`: completes its transport (TLS), admits it to the
+/// cluster the transport names, then serves it like [`run`]. A refused connection is closed
+/// without a byte of Kafka.
+pub async fn run_listener(
+    gw: Arc<Gateway>,
+    listener: Arc<ListenerInfo>,
+    socket: tokio::net::TcpStream,
+    peer: SocketAddr,
+    shutdown: watch::Receiver<bool>,
+) {
+    let span = info_span!("accept", listener = %listener.config.name, %peer);
+    let accepted = async {
+        let (stream, identity) = match gw.accept_transport(&listener, socket, peer).await {
+            Ok(a) => a,
+            Err(e) => {
+                debug!(error = %e, "transport failed");
+                return None;
+            }
+        };
+        let mut conn = ConnState::new(identity);
+        if let Err(refusal) = gw.establish(&mut conn, now_ms()).await {
+            debug!(reason = %refusal, "connection refused");
+            return None;
+        }
+        Some((stream, conn))
+    }
+    .instrument(span)
+    .await;
+    let Some((stream, conn)) = accepted else {
+        return;
+    };
+    match stream {
+        ClientStream::Plain(s) => run_with(gw, s, peer, conn, shutdown).await,
+        ClientStream::Tls(s) => run_with(gw, *s, peer, conn, shutdown).await,
+    }
+}
+
+async fn run_with<S>(
+    gw: Arc<Gateway>,
+    stream: S,
+    peer: SocketAddr,
+    conn: ConnState,
+    shutdown: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let span = info_span!("connection", %peer, principal = field::Empty);
     async move {
         debug!("connected");
-        match serve(&gw, stream, peer, shutdown).await {
+        match serve(&gw, stream, peer, conn, shutdown).await {
             Ok(()) => debug!("closed"),
             Err(ConnectionError::Io(e)) => debug!(error = %e, "connection i/o ended"),
             Err(e) => info!(reason = %e, "connection closed by gateway"),
@@ -47,6 +97,7 @@ async fn serve<S>(
     gw: &Gateway,
     mut stream: S,
     peer: SocketAddr,
+    mut conn: ConnState,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), ConnectionError>
 where
@@ -55,29 +106,64 @@ where
     // The one random input: the seed of the request ids sent back to AWS_MSK_IAM clients.
     let mut session = Session::new(Uuid::new_v4()).with_peer(peer);
     let mut principal_recorded = false;
+    // Credentials and permissions are dropped from the caches when the store's auth epoch
+    // changes (polled by one task per gateway, started with the first connection); this
+    // connection then re-checks its own credential.
+    gw.auth.ensure_epoch_watcher();
+    let mut invalidations = gw.auth.subscribe_invalidations();
+    // A connection counts against its cluster's limit from its TLS handshake on; one that does
+    // not authenticate in time gives its slot back.
+    let auth_deadline = Instant::now() + gw.config.authentication_timeout;
     loop {
         if *shutdown.borrow() {
             return Ok(());
         }
-        let limit = gw.frame_limit(&session);
+        let limit = gw.frame_limit_on(&session, &conn);
         // Close when the credential expires unless the client re-authenticated in time.
         let expiry = session.expires_ms().map(|e| {
             let left = u64::try_from(e.saturating_sub(now_ms())).unwrap_or(0);
             Instant::now() + Duration::from_millis(left)
         });
-        let frame = tokio::select! {
-            r = tokio::time::timeout(gw.config.idle_timeout, read_frame(&mut stream, limit)) => match r {
-                Err(_) => return Err(ConnectionError::Idle),
-                Ok(Ok(Some(frame))) => frame,
-                Ok(Ok(None)) => return Ok(()),
-                Ok(Err(e)) => return Err(e),
-            },
-            () = sleep_until(expiry) => return Err(ConnectionError::SessionExpired),
-            _ = shutdown.changed() => return Ok(()),
+        let frame = {
+            // Pinned across the loop below, so that a re-validation never abandons a frame
+            // half read.
+            let read = tokio::time::timeout(gw.config.idle_timeout, read_frame(&mut stream, limit));
+            tokio::pin!(read);
+            loop {
+                tokio::select! {
+                    r = &mut read => break match r {
+                        Err(_) => return Err(ConnectionError::Idle),
+                        Ok(Ok(Some(frame))) => frame,
+                        Ok(Ok(None)) => return Ok(()),
+                        Ok(Err(e)) => return Err(e),
+                    },
+                    () = sleep_until(expiry) => return Err(ConnectionError::SessionExpired),
+                    () = sleep_until(conn.identity(&session).is_none().then_some(auth_deadline)) => {
+                        return Err(ConnectionError::Sasl("not authenticated in time".into()));
+                    }
+                    _ = shutdown.changed() => return Ok(()),
+                    Ok(()) = invalidations.changed() => {
+                        revalidate(gw, &session).await?;
+                    }
+                }
+            }
         };
-        match gw.handle_frame(&mut session, frame, now_ms()).await {
+        match gw
+            .handle_frame_on(&mut session, &mut conn, frame, now_ms())
+            .await
+        {
             Outcome::Respond(bytes) => write(&mut stream, &bytes, gw.config.write_timeout).await?,
             Outcome::Silent => {}
+            Outcome::Throttled { frame, mute } => {
+                if let Some(bytes) = frame {
+                    write(&mut stream, &bytes, gw.config.write_timeout).await?;
+                }
+                // Muted: nothing is read until the throttle has passed (shutdown still ends it).
+                tokio::select! {
+                    () = tokio::time::sleep(mute) => {}
+                    _ = shutdown.changed() => return Ok(()),
+                }
+            }
             Outcome::Close {
                 frame,
                 delay,
@@ -95,11 +181,35 @@ where
             }
         }
         if !principal_recorded {
-            if let Some(id) = session.identity() {
+            if let Some(id) = conn.identity(&session) {
                 tracing::Span::current().record("principal", id.principal.as_str());
                 principal_recorded = true;
             }
         }
+    }
+}
+
+/// Re-checks a SASL-authenticated connection's credential after the auth caches were dropped,
+/// closing the connection when the access key was deleted, deactivated or has expired, or the
+/// SCRAM principal was removed.
+///
+/// Closing (rather than refusing the next request) is what a revoked credential means on MSK
+/// too: a connection lives only as long as its authentication, and MSK ends it at the next
+/// re-authentication at the latest, which a revoked key cannot pass. Closing at once keeps a
+/// long session lifetime from stretching a revocation to hours; clients reconnect and get a
+/// clean authentication error. A failure to reach the store keeps the connection (a metadata
+/// outage must not disconnect every client); the next change re-checks it.
+async fn revalidate(gw: &Gateway, session: &Session) -> Result<(), ConnectionError> {
+    let Some(identity) = session.identity() else {
+        return Ok(());
+    };
+    match gw.auth.revalidate(identity, now_ms()).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_server_fault() => {
+            warn!(error = %e, "could not re-validate the connection's credential; keeping it");
+            Ok(())
+        }
+        Err(e) => Err(ConnectionError::CredentialRevoked(e.to_string())),
     }
 }
 

@@ -60,6 +60,10 @@ pub enum RequestError {
     /// The metadata store failed.
     #[error(transparent)]
     Metadata(#[from] fjord_metadata::MetadataError),
+    /// The principal may not do this ([`crate::authz`]); carries the Kafka code of the
+    /// resource (TOPIC_/GROUP_/CLUSTER_/TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
+    #[error(transparent)]
+    Unauthorized(#[from] crate::authz::Refusal),
 }
 
 impl RequestError {
@@ -81,6 +85,12 @@ impl RequestError {
             Self::Node(NodeError::InvalidRequest(_)) => ResponseError::UnknownServerError,
             Self::Node(_) => ResponseError::KafkaStorageError,
             Self::Topic(_) | Self::Metadata(_) => ResponseError::KafkaStorageError,
+            Self::Unauthorized(r) => match r.code {
+                29 => ResponseError::TopicAuthorizationFailed,
+                30 => ResponseError::GroupAuthorizationFailed,
+                53 => ResponseError::TransactionalIdAuthorizationFailed,
+                _ => ResponseError::ClusterAuthorizationFailed,
+            },
         }
     }
 
@@ -140,6 +150,10 @@ pub enum ConnectionError {
     /// The authenticated session expired without re-authentication (KIP-368).
     #[error("session expired without re-authentication")]
     SessionExpired,
+    /// The connection's credential was deleted, deactivated or expired (or its principal
+    /// removed) since it authenticated.
+    #[error("credential revoked: {0}")]
+    CredentialRevoked(String),
     /// The client did not read a response within the write timeout.
     #[error("write timeout: the client stopped reading")]
     WriteTimeout,

@@ -24,8 +24,14 @@
 //!   configs) shared by the Kafka admin APIs and, later, the control plane.
 //! - [`admin`]: the Kafka admin API handlers (CreateTopics, DeleteTopics, CreatePartitions,
 //!   DescribeConfigs, AlterConfigs, IncrementalAlterConfigs) on top of [`topics`].
+//! - [`authz`]: authorization of every request (IAM policies, Kafka ACLs) and the ACL APIs.
+//! - [`transport`]: listeners, TLS (files, mutual TLS, a development CA), SNI and the
+//!   per-cluster host names, and [`transport::PeerIdentity`].
+//! - [`quota`]: per-cluster connection limits, throttling (`throttle_time_ms`), the
+//!   consumer-group count, and usage metering.
 
 pub mod admin;
+pub mod authz;
 pub mod config;
 pub mod connection;
 pub mod coordinator;
@@ -33,17 +39,22 @@ pub mod error;
 pub mod frame;
 mod handlers;
 pub mod producer_ids;
+pub mod quota;
 pub mod request;
 pub mod server;
 pub mod session;
 pub mod topics;
+pub mod transport;
 pub mod versions;
 
 #[cfg(test)]
 mod tests;
 
-pub use config::{ConfigError, GatewayConfig};
+pub use config::{
+    ConfigError, GatewayConfig, ListenerAuth, ListenerConfig, SaslFamily, TlsSettings,
+};
 pub use error::{ConnectionError, RequestError};
-pub use request::Outcome;
-pub use server::Gateway;
+pub use request::{ConnState, Outcome};
+pub use server::{BoundListener, Gateway};
 pub use session::Session;
+pub use transport::PeerIdentity;

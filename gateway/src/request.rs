@@ -4,22 +4,69 @@
 //! that allocates from wire counts: the fixed prefix (api key, version, correlation id), the
 //! version range, the authentication state, then the header and body decoders.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use fjord_tenancy::Identity;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, RequestHeader, SaslAuthenticateRequest, SaslHandshakeRequest,
+    ApiKey, ApiVersionsRequest, RequestHeader, SaslAuthenticateRequest, SaslAuthenticateResponse,
+    SaslHandshakeRequest, SaslHandshakeResponse,
 };
-use kafka_protocol::protocol::Decodable;
+use kafka_protocol::protocol::{Decodable, StrBytes};
 use kafka_protocol::ResponseError;
 use tracing::{debug, info_span, warn, Instrument};
+use uuid::Uuid;
 
+use crate::authz::{Access, PrincipalKind};
 use crate::error::ConnectionError;
-use crate::frame::{encode_response, unsupported_frame, Prefix};
+use crate::frame::{encode_response, response_header_version, unsupported_frame, Prefix};
 use crate::handlers::Ctx;
+use crate::quota::{wire, ClusterEntry, ConnectionSlot, Refusal};
 use crate::server::Gateway;
 use crate::session::Session;
+use crate::transport::PeerIdentity;
 use crate::versions;
+
+/// Longest throttle: a larger debt is paid over several requests.
+pub const MAX_THROTTLE: Duration = Duration::from_secs(10);
+
+/// What a connection holds besides its SASL [`Session`]: what the transport established, the
+/// identity it alone authenticated (mutual TLS), and the connection's slot in its cluster's
+/// connection limit.
+#[derive(Debug, Default)]
+pub struct ConnState {
+    /// What the transport established (listener, SNI, client certificate).
+    pub peer: PeerIdentity,
+    transport_identity: Option<Identity>,
+    slot: Option<ConnectionSlot>,
+    entry: Option<Arc<ClusterEntry>>,
+}
+
+impl ConnState {
+    /// State for a connection whose transport established `peer`.
+    pub fn new(peer: PeerIdentity) -> Self {
+        Self {
+            peer,
+            ..Self::default()
+        }
+    }
+
+    /// The identity the transport authenticated (mutual TLS), if any.
+    pub fn transport_identity(&self) -> Option<&Identity> {
+        self.transport_identity.as_ref()
+    }
+
+    /// The identity requests run as: SASL's, else the transport's.
+    pub fn identity<'a>(&'a self, session: &'a Session) -> Option<&'a Identity> {
+        session.identity().or(self.transport_identity.as_ref())
+    }
+
+    /// Whether the connection holds a slot of its cluster's connection limit.
+    pub fn admitted(&self) -> bool {
+        self.slot.is_some()
+    }
+}
 
 /// What the connection must do after a request.
 #[derive(Debug)]
@@ -28,6 +75,15 @@ pub enum Outcome {
     Respond(Bytes),
     /// Send nothing (a produce with acks=0) and read the next request.
     Silent,
+    /// The request exceeded a quota: send `frame` (its `throttle_time_ms` says how long), then
+    /// read nothing for `mute`, as a Kafka broker mutes a throttled channel (KIP-219). Clients
+    /// back off by themselves; the mute holds those that do not to the rate.
+    Throttled {
+        /// The response, absent for a produce with acks=0.
+        frame: Option<Bytes>,
+        /// How long the connection reads nothing after sending it.
+        mute: Duration,
+    },
     /// Optionally send a frame (after `delay`), then close the connection.
     Close {
         /// The last response, if any.
@@ -72,22 +128,102 @@ pub(crate) fn decode<T: Decodable>(
 impl Gateway {
     /// The largest frame this session may send next.
     pub fn frame_limit(&self, session: &Session) -> usize {
-        if session.identity().is_some() {
+        self.frame_limit_on(session, &ConnState::default())
+    }
+
+    /// The largest frame the connection may send next.
+    pub fn frame_limit_on(&self, session: &Session, conn: &ConnState) -> usize {
+        if conn.identity(session).is_some() {
             self.config.max_frame_bytes
         } else {
             self.config.max_unauthenticated_frame_bytes
         }
     }
 
-    /// Handles one request frame (the bytes after the size prefix) at time `now_ms`.
+    /// Handles one request frame (the bytes after the size prefix) at time `now_ms`, for a
+    /// connection without transport information (as from [`Gateway::serve`]); the connection
+    /// slot taken at authentication is released on return.
     pub async fn handle_frame(&self, session: &mut Session, frame: Bytes, now_ms: i64) -> Outcome {
+        self.handle_frame_on(session, &mut ConnState::default(), frame, now_ms)
+            .await
+    }
+
+    /// Counts the connection against `cluster`'s connection limits (once per connection).
+    pub async fn admit_connection(
+        &self,
+        conn: &mut ConnState,
+        cluster: Uuid,
+        now_ms: i64,
+    ) -> Result<(), Refusal> {
+        if conn.slot.is_some() {
+            return Ok(());
+        }
+        let entry = match self.quotas.cluster(cluster, now_ms).await {
+            Ok(Some(e)) => e,
+            Ok(None) => return Err(Refusal::UnknownCluster(cluster)),
+            Err(e) => {
+                // A metadata outage must not lock every client out; limits resume after it.
+                warn!(%cluster, error = %e, "cluster lookup failed; connection admitted unlimited");
+                return Ok(());
+            }
+        };
+        conn.slot = Some(self.quotas.admit(&entry, now_ms)?);
+        conn.entry = Some(entry);
+        Ok(())
+    }
+
+    /// Everything that follows the transport handshake and precedes the first request: admits
+    /// the connection to the cluster its transport names (SNI, listener default), and
+    /// authenticates mutual-TLS (and dangerous unauthenticated) connections as
+    /// `User:<CN>` (`User:ANONYMOUS`) in the account owning that cluster.
+    pub async fn establish(&self, conn: &mut ConnState, now_ms: i64) -> Result<(), Refusal> {
+        let transport_auth = conn.peer.transport_authenticated();
+        let cluster = match conn.peer.cluster_hint() {
+            Some(c) => c,
+            None if transport_auth => self.auth.config().default_cluster,
+            None => return Ok(()),
+        };
+        self.admit_connection(conn, cluster, now_ms).await?;
+        if transport_auth {
+            let entry = match &conn.entry {
+                Some(e) => e.clone(),
+                None => match self.quotas.cluster(cluster, now_ms).await {
+                    Ok(Some(e)) => e,
+                    _ => return Err(Refusal::UnknownCluster(cluster)),
+                },
+            };
+            let principal = conn
+                .peer
+                .principal()
+                .unwrap_or_else(|| "User:ANONYMOUS".to_owned());
+            conn.transport_identity = Some(Identity {
+                account_id: entry.cluster.account_id.clone(),
+                principal,
+                access_key_id: String::new(),
+                cluster_id: cluster,
+                expires_ms: None,
+            });
+        }
+        Ok(())
+    }
+
+    /// Handles one request frame (the bytes after the size prefix) of connection `conn` at
+    /// time `now_ms`.
+    pub async fn handle_frame_on(
+        &self,
+        session: &mut Session,
+        conn: &mut ConnState,
+        frame: Bytes,
+        now_ms: i64,
+    ) -> Outcome {
+        let frame_len = frame.len() + 4;
         let prefix = match Prefix::parse(&frame) {
             Ok(p) => p,
             Err(e) => return Outcome::close(e),
         };
         let Ok(api) = ApiKey::try_from(prefix.api_key) else {
-            let frame = session
-                .identity()
+            let frame = conn
+                .identity(session)
                 .is_some()
                 .then(|| unsupported_frame(prefix.correlation_id));
             let reason = ConnectionError::UnknownApi(prefix.api_key);
@@ -113,8 +249,8 @@ impl Gateway {
                 api: format!("{api:?}"),
                 version,
             };
-            let frame = session
-                .identity()
+            let frame = conn
+                .identity(session)
                 .is_some()
                 .then(|| unsupported_frame(prefix.correlation_id));
             return Outcome::Close {
@@ -125,7 +261,7 @@ impl Gateway {
         }
         let is_sasl = matches!(api, ApiKey::SaslHandshake | ApiKey::SaslAuthenticate);
         if !is_sasl && api != ApiKey::ApiVersions {
-            if session.identity().is_none() {
+            if conn.identity(session).is_none() {
                 return Outcome::close(ConnectionError::Unauthenticated(format!("{api:?}")));
             }
             if session.expired(now_ms) {
@@ -154,7 +290,9 @@ impl Gateway {
         async move {
             debug!("request");
             let outcome = self
-                .dispatch(session, api, version, &header, body, now_ms)
+                .dispatch(
+                    session, conn, api, version, &header, body, frame_len, now_ms,
+                )
                 .await;
             if let Outcome::Close { reason, .. } = &outcome {
                 warn!(%reason, "closing connection");
@@ -165,13 +303,16 @@ impl Gateway {
         .await
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn dispatch(
         &self,
         session: &mut Session,
+        conn: &mut ConnState,
         api: ApiKey,
         version: i16,
         header: &RequestHeader,
         mut body: Bytes,
+        frame_len: usize,
         now_ms: i64,
     ) -> Outcome {
         let correlation_id = header.correlation_id;
@@ -190,7 +331,18 @@ impl Gateway {
                     Ok(r) => r,
                     Err(e) => return Outcome::close(e),
                 };
-                let (resp, close) = session.handshake(&req);
+                let (resp, close) = match listener_handshake(conn, &req) {
+                    Some(refused) => refused,
+                    None => {
+                        let (mut resp, close) = session.handshake(&req);
+                        // Offer only what this listener allows.
+                        if let Some(offered) = conn.peer.mechanisms() {
+                            resp.mechanisms =
+                                offered.into_iter().map(StrBytes::from_static_str).collect();
+                        }
+                        (resp, close)
+                    }
+                };
                 let frame = encode_response(api, version, correlation_id, &resp);
                 match (frame, close) {
                     (Ok(frame), None) => Outcome::Respond(frame),
@@ -207,9 +359,20 @@ impl Gateway {
                     Ok(r) => r,
                     Err(e) => return Outcome::close(e),
                 };
-                let out = session
+                let mut out = session
                     .authenticate(&self.auth, version, &req, now_ms)
                     .await;
+                if out.close.is_none() {
+                    if let Some(cluster) = session.identity().map(|i| i.cluster_id) {
+                        if let Err(msg) = self.after_sasl(conn, cluster, now_ms).await {
+                            out.response = SaslAuthenticateResponse::default()
+                                .with_error_code(ResponseError::SaslAuthenticationFailed.code())
+                                .with_error_message(Some(StrBytes::from_string(msg.clone())));
+                            out.close = Some(ConnectionError::Sasl(msg));
+                            out.delayed = true;
+                        }
+                    }
+                }
                 let frame = match encode_response(api, version, correlation_id, &out.response) {
                     Ok(f) => f,
                     Err(e) => return Outcome::close(e),
@@ -236,20 +399,147 @@ impl Gateway {
                 }
             }
             _ => {
-                let Some(identity) = session.identity() else {
+                let Some(identity) = conn.identity(session) else {
                     return Outcome::close(ConnectionError::Unauthenticated(format!("{api:?}")));
                 };
+                let cluster = identity.cluster_id;
+                // SASL access-key logins are authorized by IAM policies; SCRAM and the
+                // transport's identities (mutual TLS) by Kafka ACLs.
+                let kind = session.principal_kind().unwrap_or(PrincipalKind::Acl);
+                let access =
+                    Access::load(&self.auth, cluster, identity, kind, session.client_host()).await;
+                let entry = self.cluster_entry(cluster, now_ms).await;
+                let mut throttle = entry.as_ref().map_or(0, |e| {
+                    self.quotas
+                        .on_request(e, api, version, &body, frame_len, now_ms)
+                });
                 let ctx = Ctx {
                     gw: self,
-                    cluster: identity.cluster_id,
+                    cluster,
                     version,
                     now_ms,
                     client_id: header.client_id.as_deref().unwrap_or(""),
                     client_host: session.client_host(),
+                    peer: &conn.peer,
+                    access: &access,
                 };
-                self.handle_authenticated(ctx, api, correlation_id, body)
-                    .await
+                let outcome = self
+                    .handle_authenticated(ctx, api, correlation_id, body)
+                    .await;
+                if let (Some(e), Outcome::Respond(frame)) = (&entry, &outcome) {
+                    throttle =
+                        throttle.max(self.quotas.on_response(e, api, version, frame, now_ms));
+                }
+                throttled(outcome, api, version, throttle)
             }
         }
+    }
+
+    /// Checks a successful SASL authentication for `cluster` against the transport: a
+    /// connection whose TLS SNI named a cluster may only authenticate for that cluster (a
+    /// credential signed for another cluster's host is not replayable here), and the
+    /// connection is admitted to the cluster's connection limits. The error is the message
+    /// for the client.
+    async fn after_sasl(
+        &self,
+        conn: &mut ConnState,
+        cluster: Uuid,
+        now_ms: i64,
+    ) -> Result<(), String> {
+        if let Some(named) = conn.peer.sni_cluster {
+            if named != cluster {
+                warn!(sni_cluster = %named, %cluster, "authenticated for another cluster than the TLS server name");
+                return Err(format!(
+                    "Access denied: the credential is for cluster {cluster}, not {named} named by TLS SNI"
+                ));
+            }
+        }
+        match self.admit_connection(conn, cluster, now_ms).await {
+            Ok(()) => Ok(()),
+            // MSK's words, which clients show to users.
+            Err(r @ (Refusal::Connections { .. } | Refusal::Rate { .. })) => {
+                Err(format!("Too many connects ({r})"))
+            }
+            Err(r) => Err(format!("Access denied ({r})")),
+        }
+    }
+
+    /// The quota entry of `cluster` (loaded on first use, limits kept fresh).
+    async fn cluster_entry(&self, cluster: Uuid, now_ms: i64) -> Option<Arc<ClusterEntry>> {
+        match self.quotas.cluster(cluster, now_ms).await {
+            Ok(found) => found,
+            Err(e) => {
+                warn!(%cluster, error = %e, "cluster lookup failed; request not metered");
+                None
+            }
+        }
+    }
+}
+
+/// Refuses a SaslHandshake the listener does not allow: any on a connection the transport
+/// authenticated, and mechanisms the listener does not offer. `None` lets the session handle
+/// it.
+fn listener_handshake(
+    conn: &ConnState,
+    req: &SaslHandshakeRequest,
+) -> Option<(SaslHandshakeResponse, Option<ConnectionError>)> {
+    let offered = conn.peer.mechanisms()?;
+    let listed = offered
+        .iter()
+        .map(|m| StrBytes::from_static_str(m))
+        .collect();
+    let resp = SaslHandshakeResponse::default().with_mechanisms(listed);
+    let requested = req.mechanism.as_str();
+    if conn.peer.transport_authenticated() {
+        let why = ConnectionError::Sasl(format!(
+            "SaslHandshake ({requested}) on a listener authenticated by TLS"
+        ));
+        return Some((
+            resp.with_error_code(ResponseError::IllegalSaslState.code()),
+            Some(why),
+        ));
+    }
+    if !conn.peer.allows_mechanism(requested) {
+        let why = ConnectionError::Sasl(format!(
+            "mechanism {requested:?} is not offered on this listener"
+        ));
+        return Some((
+            resp.with_error_code(ResponseError::UnsupportedSaslMechanism.code()),
+            Some(why),
+        ));
+    }
+    None
+}
+
+/// Puts a throttle of `throttle_ms` into a response (its `throttle_time_ms`, raised, never
+/// lowered) and turns it into [`Outcome::Throttled`]; other outcomes pass unchanged.
+pub(crate) fn throttled(outcome: Outcome, api: ApiKey, version: i16, throttle_ms: u64) -> Outcome {
+    if throttle_ms == 0 {
+        return outcome;
+    }
+    let mute = Duration::from_millis(throttle_ms).min(MAX_THROTTLE);
+    let ms = i32::try_from(mute.as_millis()).unwrap_or(i32::MAX);
+    match outcome {
+        Outcome::Respond(frame) => {
+            let hv = response_header_version(api, version);
+            let Some(at) = wire::throttle_offset(api, version, hv, &frame) else {
+                return Outcome::Throttled {
+                    frame: Some(frame),
+                    mute,
+                };
+            };
+            // The frame was just encoded and is not shared, so this does not copy.
+            let mut buf = frame
+                .try_into_mut()
+                .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
+            wire::raise_throttle(&mut buf, at, ms);
+            debug!(throttle_ms = ms, "request throttled");
+            Outcome::Throttled {
+                frame: Some(buf.freeze()),
+                mute,
+            }
+        }
+        Outcome::Silent => Outcome::Throttled { frame: None, mute },
+        other => other,
     }
 }

@@ -4,10 +4,19 @@
 //! Only the v1 handshake flow is carried out (SaslAuthenticate requests after the handshake);
 //! a v0 handshake is answered the same way, and a client that then sends raw SASL tokens
 //! instead of SaslAuthenticate is closed when its token fails to decode as a request.
+//!
+//! Mechanisms: `AWS_MSK_IAM`, `OAUTHBEARER` and `PLAIN` authenticate an access key in one
+//! SaslAuthenticate, and then need `kafka-cluster:Connect` on the cluster (refused as MSK does,
+//! "Access denied"). `SCRAM-SHA-512` takes two: the SCRAM user name `<name>` is the principal
+//! `user/<name>` of the account that owns the connection's cluster (so a SCRAM user is scoped to
+//! one account, like an IAM user), and its credential is that principal's stored
+//! `Principal.scram`. An unknown user fails exactly like a wrong password, at the last step.
+//! Whatever the mechanism, a re-authentication (KIP-368) must keep the principal and cluster.
 
 use std::net::SocketAddr;
 
 use fjord_tenancy::auth::{mechanism_name, msk_iam_response};
+use fjord_tenancy::scram::{ScramError, ScramServer, SERVER_NONCE_LEN};
 use fjord_tenancy::{Authenticator, Identity, Mechanism};
 use kafka_protocol::messages::{
     SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
@@ -16,10 +25,27 @@ use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::ResponseError;
 use uuid::Uuid;
 
+use crate::authz::{Access, PrincipalKind};
 use crate::error::ConnectionError;
 
 /// The mechanisms offered, in the order listed to clients.
-pub const MECHANISMS: &[&str] = &["AWS_MSK_IAM", "OAUTHBEARER", "PLAIN"];
+pub const MECHANISMS: &[&str] = &["AWS_MSK_IAM", "OAUTHBEARER", "PLAIN", "SCRAM-SHA-512"];
+
+/// A SCRAM exchange between its first and final message.
+struct ScramExchange {
+    server: ScramServer,
+    account_id: String,
+    cluster_id: Uuid,
+}
+
+impl std::fmt::Debug for ScramExchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScramExchange")
+            .field("account_id", &self.account_id)
+            .field("cluster_id", &self.cluster_id)
+            .finish_non_exhaustive()
+    }
+}
 
 #[derive(Debug)]
 enum State {
@@ -44,6 +70,10 @@ pub struct Session {
     state: State,
     /// The peer's address in Kafka's notation (`/10.0.0.7`), empty when unknown.
     client_host: String,
+    /// The cluster the transport named (SNI, listener default); else the authenticator's.
+    cluster_hint: Option<Uuid>,
+    /// A SCRAM exchange waiting for its final message.
+    scram: Option<ScramExchange>,
 }
 
 /// The result of a SaslAuthenticate.
@@ -66,7 +96,28 @@ impl Session {
             authentications: 0,
             state: State::Start,
             client_host: String::new(),
+            cluster_hint: None,
+            scram: None,
         }
+    }
+
+    /// Sets the cluster the connection's transport named (TLS SNI, the listener's default):
+    /// SASL logins on this connection are to that cluster.
+    pub fn set_cluster_hint(&mut self, cluster: Option<Uuid>) {
+        self.cluster_hint = cluster;
+    }
+
+    /// The mechanism of the current authentication, if authenticated.
+    pub fn mechanism(&self) -> Option<Mechanism> {
+        match &self.state {
+            State::Authenticated { mechanism, .. } => Some(*mechanism),
+            _ => None,
+        }
+    }
+
+    /// How the authenticated principal is authorized (IAM policies or Kafka ACLs).
+    pub fn principal_kind(&self) -> Option<PrincipalKind> {
+        self.mechanism().map(PrincipalKind::of)
     }
 
     /// Records the address the connection comes from; group coordinators report it as the
@@ -179,12 +230,31 @@ impl Session {
                 );
             }
         };
-        let identity = match auth.authenticate(mechanism, &req.auth_bytes, now_ms).await {
-            Ok(identity) => identity,
-            Err(e) => {
-                return failure(ResponseError::SaslAuthenticationFailed, e.to_string(), true);
+        let (mut identity, server_final) = if mechanism == Mechanism::ScramSha512 {
+            match self.scram_step(auth, &req.auth_bytes).await {
+                ScramStep::Challenge(bytes) => {
+                    let response = SaslAuthenticateResponse::default()
+                        .with_auth_bytes(bytes::Bytes::from(bytes));
+                    return AuthOutcome {
+                        response,
+                        close: None,
+                        delayed: false,
+                    };
+                }
+                ScramStep::Done(identity, server_final) => (identity, Some(server_final)),
+                ScramStep::Failed(code, msg) => return failure(code, msg, true),
+            }
+        } else {
+            match auth.authenticate(mechanism, &req.auth_bytes, now_ms).await {
+                Ok(identity) => (identity, None),
+                Err(e) => {
+                    return failure(ResponseError::SaslAuthenticationFailed, e.to_string(), true);
+                }
             }
         };
+        if let Some(cluster) = self.cluster_hint {
+            identity.cluster_id = cluster;
+        }
         if let State::Authenticated {
             identity: previous, ..
         } = &self.state
@@ -197,6 +267,19 @@ impl Session {
                 return failure(ResponseError::SaslAuthenticationFailed, msg, true);
             }
         }
+        if PrincipalKind::of(mechanism) == PrincipalKind::Iam {
+            // MSK checks kafka-cluster:Connect at login and answers only "Access denied".
+            let access =
+                Access::load(auth, identity.cluster_id, &identity, PrincipalKind::Iam, "").await;
+            if let Err(refused) = access.connect() {
+                tracing::info!(principal = %identity.principal, reason = %refused, "login refused");
+                return failure(
+                    ResponseError::SaslAuthenticationFailed,
+                    "Access denied".into(),
+                    true,
+                );
+            }
+        }
         self.authentications += 1;
         let request_id = Uuid::from_u128(
             self.request_id_seed
@@ -206,7 +289,7 @@ impl Session {
         let auth_bytes = if mechanism == Mechanism::AwsMskIam {
             bytes::Bytes::from(msk_iam_response(&request_id.to_string()))
         } else {
-            bytes::Bytes::new()
+            server_final.map(bytes::Bytes::from).unwrap_or_default()
         };
         let mut response = SaslAuthenticateResponse::default().with_auth_bytes(auth_bytes);
         if version >= 1 {
@@ -223,6 +306,83 @@ impl Session {
             response,
             close: None,
             delayed: false,
+        }
+    }
+}
+
+/// What one SCRAM SaslAuthenticate led to.
+enum ScramStep {
+    /// The server-first message: the exchange continues.
+    Challenge(Vec<u8>),
+    /// Authenticated, with the server-final message.
+    Done(Identity, Vec<u8>),
+    /// Refused: the code and message to answer.
+    Failed(ResponseError, String),
+}
+
+impl Session {
+    /// Runs the next step of a SCRAM exchange: client-first → server-first, then
+    /// client-final → server-final and the identity.
+    async fn scram_step(&mut self, auth: &Authenticator, msg: &[u8]) -> ScramStep {
+        let scram_failed = |e: ScramError| {
+            let code = ResponseError::try_from_code(e.error_code())
+                .unwrap_or(ResponseError::SaslAuthenticationFailed);
+            ScramStep::Failed(code, e.to_string())
+        };
+        if let Some(mut exchange) = self.scram.take() {
+            return match exchange.server.client_final(msg) {
+                Ok((server_final, user)) => ScramStep::Done(
+                    Identity {
+                        account_id: exchange.account_id,
+                        principal: format!("user/{user}"),
+                        access_key_id: String::new(),
+                        cluster_id: exchange.cluster_id,
+                        expires_ms: None,
+                    },
+                    server_final,
+                ),
+                Err(e) => scram_failed(e),
+            };
+        }
+        // The exchange's one random input: the server nonce (RFC 5802 wants it unpredictable).
+        let nonce: [u8; SERVER_NONCE_LEN] = rand::random();
+        let mut server = ScramServer::new(&nonce, auth.scram_mock_secret());
+        let user = match server.client_first(msg) {
+            Ok(u) => u.to_owned(),
+            Err(e) => return scram_failed(e),
+        };
+        let cluster_id = self.cluster_hint.unwrap_or(auth.config().default_cluster);
+        let account_id = match auth.cluster_ref(cluster_id).await {
+            Ok(Some(c)) => c.account_id.clone(),
+            Ok(None) => {
+                return ScramStep::Failed(
+                    ResponseError::SaslAuthenticationFailed,
+                    format!("cluster {cluster_id} does not exist"),
+                )
+            }
+            Err(e) => {
+                return ScramStep::Failed(ResponseError::SaslAuthenticationFailed, e.to_string())
+            }
+        };
+        let credential = match auth
+            .scram_credential(&account_id, &format!("user/{user}"))
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                return ScramStep::Failed(ResponseError::SaslAuthenticationFailed, e.to_string())
+            }
+        };
+        match server.server_first(credential) {
+            Ok(first) => {
+                self.scram = Some(ScramExchange {
+                    server,
+                    account_id,
+                    cluster_id,
+                });
+                ScramStep::Challenge(first)
+            }
+            Err(e) => scram_failed(e),
         }
     }
 }

@@ -31,6 +31,10 @@ const GATEWAY_VERSIONS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DescribeCluster, 0, 1),
+    // Kafka 4.0's ranges (v0 was removed there); librdkafka uses v1, the Java client v3.
+    (ApiKey::DescribeAcls, 1, 3),
+    (ApiKey::CreateAcls, 1, 3),
+    (ApiKey::DeleteAcls, 1, 3),
 ];
 
 /// The group APIs the coordinator speaks: the gateway forwards their bodies unchanged, so it

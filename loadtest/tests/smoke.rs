@@ -54,6 +54,7 @@ fn start_fjord(data_dir: &Path) -> Fjord {
         .arg("--data-dir")
         .arg(data_dir)
         .env("FJORD_LOG", "warn")
+        .env("FJORD_CONTROL_PLANE_ADDR", "127.0.0.1:0")
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn fjord dev");

@@ -6,14 +6,36 @@
 //! cache), so the gateway's SASL state machine can call it per SaslAuthenticate request. The
 //! `Display` text of [`AuthError`] says exactly why a client was refused and is meant to be
 //! sent back as the SaslAuthenticate error message; it never contains a secret.
+//!
+//! Temporary credentials (keys with an expiry, from AssumeRole) must present their session
+//! token (`x-amz-security-token` / `X-Amz-Security-Token`), checked with
+//! [`crate::session::verify`]; a long-term key presenting one is refused, as is a temporary key
+//! over `PLAIN` (which has no place for a token).
+//!
+//! The authenticator also caches what the gateway authorizes with ([`access`]: principals'
+//! policies and SCRAM credentials, cluster ARNs, Kafka ACLs). Everything cached is dropped when
+//! the store's auth epoch changes: [`Authenticator::poll_auth_epoch`], run every second by the
+//! task of [`Authenticator::ensure_epoch_watcher`], and connections learn of it through
+//! [`Authenticator::subscribe_invalidations`] to re-check their credential
+//! ([`Authenticator::revalidate`]).
 
-use std::sync::Arc;
+pub mod access;
+pub mod acl_codec;
+
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use fjord_metadata::{KeyStatus, MetadataStore};
 use subtle::ConstantTimeEq;
+use tokio::sync::watch;
 use tracing::Instrument;
 use uuid::Uuid;
+
+use crate::acl::AclBinding;
+use crate::policy::ClusterRef;
+use crate::scram::ScramCredential;
+use crate::session::{self, TokenError};
+pub use access::PrincipalAccess;
 
 use crate::payload::{self, MskIamPayload, OAuthToken, MSK_IAM_VERSION};
 use crate::secrets::{SecretSealer, SecretString};
@@ -29,6 +51,9 @@ pub const MAX_AUTH_BYTES: usize = 8 * 1024;
 const KEY_CACHE_TTL: Duration = Duration::from_secs(10);
 /// Bound on cached keys, so a flood of distinct valid keys cannot grow memory without limit.
 const KEY_CACHE_CAPACITY: u64 = 100_000;
+/// How often the auth epoch is polled by default: a deleted key or a changed policy takes
+/// effect on every gateway within about this long.
+pub const DEFAULT_EPOCH_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The SASL mechanisms Fjord accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +64,10 @@ pub enum Mechanism {
     OAuthBearer,
     /// `PLAIN`: username = access key id, password = secret (dev and tools without IAM plugins).
     Plain,
+    /// `SCRAM-SHA-512`: a multi-step exchange driven by the gateway with
+    /// [`crate::scram::ScramServer`] and [`Authenticator::scram_credential`];
+    /// [`Authenticator::authenticate`] refuses it.
+    ScramSha512,
 }
 
 impl Mechanism {
@@ -48,6 +77,7 @@ impl Mechanism {
             "AWS_MSK_IAM" => Some(Self::AwsMskIam),
             "OAUTHBEARER" => Some(Self::OAuthBearer),
             "PLAIN" => Some(Self::Plain),
+            crate::scram::MECHANISM => Some(Self::ScramSha512),
             _ => None,
         }
     }
@@ -71,7 +101,7 @@ pub struct Identity {
     pub account_id: String,
     /// Principal of the key (e.g. `user/dev`).
     pub principal: String,
-    /// The access key id used.
+    /// The access key id used; empty for a SCRAM login (no access key).
     pub access_key_id: String,
     /// The cluster the connection talks to.
     pub cluster_id: Uuid,
@@ -141,6 +171,26 @@ pub enum AuthError {
     /// Metadata could not be read.
     #[error("authentication backend unavailable: {0}")]
     Backend(String),
+    /// A temporary key was used without its session token.
+    #[error("access key {0:?} is temporary and needs its session token (x-amz-security-token)")]
+    SessionTokenRequired(String),
+    /// A long-term key was used with a session token.
+    #[error("access key {0:?} is a long-term key; a session token is not expected with it")]
+    SessionTokenNotExpected(String),
+    /// The session token does not belong to the key, or has expired.
+    #[error("session token of access key {key:?} refused: {source}")]
+    SessionToken {
+        /// The key.
+        key: String,
+        /// Why.
+        source: TokenError,
+    },
+    /// A mechanism that [`Authenticator::authenticate`] does not carry out in one step.
+    #[error("{0} is not a single-step mechanism")]
+    NotSingleStep(&'static str),
+    /// A re-validated connection's principal no longer exists or may no longer log in.
+    #[error("principal {0} no longer exists or may no longer log in")]
+    PrincipalRevoked(String),
 }
 
 impl AuthError {
@@ -171,12 +221,29 @@ enum LoadError {
     Backend(String),
 }
 
-/// Verifies SASL payloads against the access keys in metadata.
+/// Verifies SASL payloads against the access keys in metadata, and caches the data
+/// authorization needs.
 pub struct Authenticator {
     store: Arc<dyn MetadataStore>,
     sealer: SecretSealer,
     config: AuthConfig,
     keys: moka::future::Cache<String, Arc<KeyRecord>>,
+    access: access::AccessCache,
+    /// The auth epoch last seen in the store (`None` before the first poll).
+    seen_epoch: parking_lot::Mutex<Option<i64>>,
+    /// Raised after every invalidation; connections watch it to re-check their credentials.
+    generation: watch::Sender<u64>,
+    poll_interval: Duration,
+    watcher: OnceLock<tokio::task::JoinHandle<()>>,
+    scram_mock_secret: [u8; 32],
+}
+
+impl Drop for Authenticator {
+    fn drop(&mut self) {
+        if let Some(task) = self.watcher.get() {
+            task.abort();
+        }
+    }
 }
 
 impl Authenticator {
@@ -186,12 +253,173 @@ impl Authenticator {
             .max_capacity(KEY_CACHE_CAPACITY)
             .time_to_live(KEY_CACHE_TTL)
             .build();
+        let mut scram_mock_secret = [0u8; 32];
+        rand::Rng::fill(&mut rand::thread_rng(), &mut scram_mock_secret[..]);
         Self {
             store,
             sealer,
             config,
             keys,
+            access: access::AccessCache::new(),
+            seen_epoch: parking_lot::Mutex::new(None),
+            generation: watch::channel(0).0,
+            poll_interval: DEFAULT_EPOCH_POLL_INTERVAL,
+            watcher: OnceLock::new(),
+            scram_mock_secret,
         }
+    }
+
+    /// Sets how often [`Authenticator::ensure_epoch_watcher`]'s task polls the auth epoch
+    /// (default [`DEFAULT_EPOCH_POLL_INTERVAL`]). Each poll is one small store read per gateway;
+    /// shorter intervals revoke faster.
+    pub fn with_epoch_poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval.max(Duration::from_millis(10));
+        self
+    }
+
+    /// Sets the secret that keys the mock SCRAM credentials of unknown users. Give every gateway
+    /// of a deployment the same secret so that an unknown user's salt is the same everywhere
+    /// (otherwise it is random per process, and a client comparing gateways could tell unknown
+    /// users from known ones by their changing salt).
+    pub fn with_scram_mock_secret(mut self, secret: [u8; 32]) -> Self {
+        self.scram_mock_secret = secret;
+        self
+    }
+
+    /// The secret for [`crate::scram::ScramServer::new`].
+    pub fn scram_mock_secret(&self) -> &[u8] {
+        &self.scram_mock_secret
+    }
+
+    /// The sealer (for session tokens).
+    pub fn sealer(&self) -> &SecretSealer {
+        &self.sealer
+    }
+
+    /// Starts, once per authenticator, the background task that calls
+    /// [`Authenticator::poll_auth_epoch`] every poll interval. The task holds only a weak
+    /// reference and ends with the authenticator. Must be called within a tokio runtime.
+    pub fn ensure_epoch_watcher(self: &Arc<Self>) {
+        let weak: Weak<Self> = Arc::downgrade(self);
+        let interval = self.poll_interval;
+        self.watcher.get_or_init(|| {
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(interval);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    let Some(auth) = weak.upgrade() else { return };
+                    if let Err(e) = auth.poll_auth_epoch().await {
+                        tracing::warn!(error = %e, "polling the auth epoch failed");
+                    }
+                }
+            })
+        });
+    }
+
+    /// Reads the store's auth epoch; when it changed since the last poll, drops every cached
+    /// key, principal, cluster and ACL list and tells the subscribers
+    /// ([`Authenticator::subscribe_invalidations`]). Returns whether it changed. The first poll
+    /// only records the epoch (nothing cached can predate the process's first read).
+    pub async fn poll_auth_epoch(&self) -> Result<bool, AuthError> {
+        let epoch = self
+            .store
+            .auth_epoch()
+            .await
+            .map_err(|e| AuthError::Backend(e.to_string()))?;
+        let changed = {
+            let mut seen = self.seen_epoch.lock();
+            let changed = seen.is_some_and(|s| s != epoch);
+            *seen = Some(epoch);
+            changed
+        };
+        if changed {
+            tracing::info!(
+                epoch,
+                "auth epoch changed; dropping cached credentials and permissions"
+            );
+            self.invalidate_all();
+        }
+        Ok(changed)
+    }
+
+    /// Drops everything cached and tells the subscribers.
+    pub fn invalidate_all(&self) {
+        self.keys.invalidate_all();
+        self.access.invalidate_all();
+        self.generation.send_modify(|g| *g = g.wrapping_add(1));
+    }
+
+    /// A receiver that changes after every invalidation: a connection re-checks its credential
+    /// with [`Authenticator::revalidate`] when it does.
+    pub fn subscribe_invalidations(&self) -> watch::Receiver<u64> {
+        self.generation.subscribe()
+    }
+
+    /// Re-checks, against the store, that an authenticated identity may still be used at
+    /// `now_ms`: its access key still exists, is active, unexpired and still names the same
+    /// principal; for a SCRAM login, that the principal still has a SCRAM credential.
+    pub async fn revalidate(&self, identity: &Identity, now_ms: i64) -> Result<(), AuthError> {
+        if identity.access_key_id.is_empty() {
+            let p = self
+                .principal_access(&identity.account_id, &identity.principal)
+                .await?;
+            return match (p.exists, &p.scram) {
+                (true, Some(_)) => Ok(()),
+                _ => Err(AuthError::PrincipalRevoked(identity.principal.clone())),
+            };
+        }
+        let key = self.load_key(&identity.access_key_id).await?;
+        check_usable(&identity.access_key_id, &key, now_ms)?;
+        if key.account_id != identity.account_id || key.principal != identity.principal {
+            return Err(AuthError::PrincipalRevoked(identity.principal.clone()));
+        }
+        Ok(())
+    }
+
+    /// The principal's policies and SCRAM credential (cached).
+    pub async fn principal_access(
+        &self,
+        account_id: &str,
+        principal: &str,
+    ) -> Result<Arc<PrincipalAccess>, AuthError> {
+        self.access
+            .principal(&self.store, account_id, principal)
+            .await
+    }
+
+    /// The SCRAM credential of `principal`, if it exists and has one (`None` is treated like a
+    /// wrong password by the SCRAM exchange).
+    pub async fn scram_credential(
+        &self,
+        account_id: &str,
+        principal: &str,
+    ) -> Result<Option<ScramCredential>, AuthError> {
+        let p = self.principal_access(account_id, principal).await?;
+        Ok(p.scram.clone().filter(|_| p.exists))
+    }
+
+    /// The ARN parts of a cluster (cached); `None` if it does not exist.
+    pub async fn cluster_ref(
+        &self,
+        cluster_id: Uuid,
+    ) -> Result<Option<Arc<ClusterRef>>, AuthError> {
+        self.access.cluster(&self.store, cluster_id).await
+    }
+
+    /// The Kafka ACLs of a cluster (cached; fails if a stored binding does not decode).
+    pub async fn cluster_acls(&self, cluster_id: Uuid) -> Result<Arc<Vec<AclBinding>>, AuthError> {
+        self.access.acls(&self.store, cluster_id).await
+    }
+
+    /// Drops this process's cached ACLs of a cluster after it changed them.
+    pub async fn invalidate_acls(&self, cluster_id: Uuid) {
+        self.access.invalidate_acls(cluster_id).await;
+    }
+
+    /// The metadata store (for ACL changes made by the gateway).
+    pub fn store(&self) -> &Arc<dyn MetadataStore> {
+        &self.store
     }
 
     /// The authenticator's settings.
@@ -254,6 +482,7 @@ impl Authenticator {
                 let token = OAuthToken::parse(auth_bytes)?;
                 self.verify_presign(&token.presigned()?, now_ms).await
             }
+            Mechanism::ScramSha512 => Err(AuthError::NotSingleStep(crate::scram::MECHANISM)),
             Mechanism::Plain => {
                 let (access_key_id, password) = payload::parse_plain(auth_bytes)?;
                 let key = self.load_key(access_key_id).await?;
@@ -268,7 +497,10 @@ impl Authenticator {
                     return Err(AuthError::WrongSecret(access_key_id.to_owned()));
                 }
                 check_usable(access_key_id, &key, now_ms)?;
-                Ok(self.identity(access_key_id, &key, key.expires_ms))
+                if key.expires_ms.is_some() {
+                    return Err(AuthError::SessionTokenRequired(access_key_id.to_owned()));
+                }
+                Ok(self.identity(access_key_id, &key, None))
             }
         }
     }
@@ -290,9 +522,23 @@ impl Authenticator {
         // The signature first: only a holder of the secret learns that a key is inactive.
         checked.verify(key.secret.expose())?;
         check_usable(access_key_id, &key, now_ms)?;
-        let expires_ms = match key.expires_ms {
-            Some(key_expiry) => key_expiry.min(checked.expires_at_ms()),
-            None => checked.expires_at_ms(),
+        let expires_ms = match (key.expires_ms, req.security_token) {
+            (Some(key_expiry), Some(token)) => {
+                let token_expiry = session::verify(&self.sealer, token, access_key_id, now_ms)
+                    .map_err(|source| AuthError::SessionToken {
+                        key: access_key_id.to_owned(),
+                        source,
+                    })?;
+                // KIP-368: the session ends with the credential, whichever part expires first.
+                key_expiry.min(token_expiry).min(checked.expires_at_ms())
+            }
+            (Some(_), None) => {
+                return Err(AuthError::SessionTokenRequired(access_key_id.to_owned()))
+            }
+            (None, Some(_)) => {
+                return Err(AuthError::SessionTokenNotExpected(access_key_id.to_owned()))
+            }
+            (None, None) => checked.expires_at_ms(),
         };
         Ok(self.identity(access_key_id, &key, Some(expires_ms)))
     }
@@ -362,6 +608,7 @@ pub fn mechanism_name(m: Mechanism) -> &'static str {
         Mechanism::AwsMskIam => "AWS_MSK_IAM",
         Mechanism::OAuthBearer => "OAUTHBEARER",
         Mechanism::Plain => "PLAIN",
+        Mechanism::ScramSha512 => crate::scram::MECHANISM,
     }
 }
 
@@ -371,3 +618,6 @@ pub fn msk_iam_response(request_id: &str) -> Vec<u8> {
         .to_string()
         .into_bytes()
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,4 +1,5 @@
-//! The dev tenant: an account, a cluster named `dev` and an access key allowed everything,
+//! The dev tenant: an account, a cluster named `dev`, the principal `user/dev` with an inline
+//! policy allowing everything ([`DEV_POLICY`]; authorization is default-deny) and its access key,
 //! created on first start and written to `<data dir>/credentials` (AWS shared-credentials
 //! format, profile `fjord`) so that stock clients and the MSK signers can pick them up.
 //!
@@ -10,7 +11,9 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use fjord_metadata::{AccessKey, Account, Cluster, KeyStatus, MetadataError, MetadataStore};
+use fjord_metadata::{
+    AccessKey, Account, Cluster, KeyStatus, MetadataError, MetadataStore, Principal,
+};
 use rand::Rng;
 use uuid::Uuid;
 
@@ -24,6 +27,11 @@ pub const PROFILE: &str = "fjord";
 pub const DEV_CLUSTER: &str = "dev";
 /// Principal of the dev access key.
 pub const DEV_PRINCIPAL: &str = "user/dev";
+/// Name of the dev principal's inline policy.
+pub const DEV_POLICY_NAME: &str = "fjord-dev-allow-all";
+/// The dev principal's inline policy: everything on every resource.
+pub const DEV_POLICY: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
 /// Attempts at drawing an unused random id before giving up.
 const ID_ATTEMPTS: usize = 8;
 
@@ -137,6 +145,8 @@ async fn reuse(
         }
         None => create_cluster(store, &key.account_id, region, now_ms).await?,
     };
+    // Dev tenants made before authorization existed have keys but no principal record.
+    ensure_dev_principal(store, &key.account_id, &key.principal, now_ms).await?;
     Ok(Some(DevTenant {
         account_id: key.account_id,
         cluster,
@@ -155,6 +165,7 @@ async fn create(
 ) -> Result<DevTenant, BootstrapError> {
     let account_id = create_account(store, now_ms).await?;
     let cluster = create_cluster(store, &account_id, region, now_ms).await?;
+    ensure_dev_principal(store, &account_id, DEV_PRINCIPAL, now_ms).await?;
     let secret = SecretString::new(random_string(&SECRET_ALPHABET, 40));
     let mut access_key_id = None;
     for _ in 0..ID_ATTEMPTS {
@@ -326,5 +337,103 @@ mod tests {
         let secret = random_string(&SECRET_ALPHABET, 40);
         assert_eq!(secret.len(), 40);
         assert_ne!(secret, random_string(&SECRET_ALPHABET, 40));
+    }
+}
+
+/// Creates the dev principal with [`DEV_POLICY`] unless a principal of that name exists (one
+/// that exists is left as it is: its policies may have been narrowed on purpose).
+async fn ensure_dev_principal(
+    store: &dyn MetadataStore,
+    account_id: &str,
+    name: &str,
+    now_ms: i64,
+) -> Result<(), BootstrapError> {
+    if store.get_principal(account_id, name).await?.is_some() {
+        return Ok(());
+    }
+    let principal = Principal {
+        account_id: account_id.to_owned(),
+        name: name.to_owned(),
+        policies: [(DEV_POLICY_NAME.to_owned(), DEV_POLICY.to_owned())].into(),
+        scram: None,
+        version: 0,
+        created_ms: now_ms,
+    };
+    match store.create_principal(&principal).await {
+        // Another process starting at the same time created it: as good.
+        Ok(()) | Err(MetadataError::AlreadyExists { .. }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod dev_principal_tests {
+    #![allow(clippy::unwrap_used)] // a failing unwrap is a failing test
+    use super::*;
+    use crate::policy::{Action, ClusterRef, PolicySet, Resource};
+
+    #[tokio::test]
+    async fn the_dev_principal_is_allowed_everything_and_restored_for_old_tenants() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = fjord_metadata::SqliteStore::open(&dir.path().join("meta.db")).unwrap();
+        let sealer = SecretSealer::load_or_create(&dir.path().join("secret.key")).unwrap();
+        let data = dir.path().join("data");
+        let t = ensure_dev_tenant(&store, &sealer, &data, "us-east-1", 1)
+            .await
+            .unwrap();
+        let p = store
+            .get_principal(&t.account_id, DEV_PRINCIPAL)
+            .await
+            .unwrap()
+            .unwrap();
+        let set =
+            PolicySet::parse(p.policies.iter().map(|(n, d)| (n.as_str(), d.as_str()))).unwrap();
+        let cluster = ClusterRef {
+            region: "us-east-1".into(),
+            account_id: t.account_id.clone(),
+            name: t.cluster.name.clone(),
+            id: t.cluster.id,
+        };
+        set.check_all(
+            &cluster,
+            &[
+                (Action::WriteData, Resource::Topic("t")),
+                (Action::ReadData, Resource::Topic("t")),
+                (Action::CreateTopic, Resource::Topic("t")),
+                (Action::AlterCluster, Resource::Cluster),
+            ],
+        )
+        .unwrap();
+        // A tenant made before principals existed (key, no principal record) gets one on reuse.
+        store
+            .delete_principal(&t.account_id, DEV_PRINCIPAL)
+            .await
+            .unwrap();
+        let again = ensure_dev_tenant(&store, &sealer, &data, "us-east-1", 2)
+            .await
+            .unwrap();
+        assert_eq!(again.access_key_id, t.access_key_id);
+        let p = store
+            .get_principal(&t.account_id, DEV_PRINCIPAL)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            p.policies.get(DEV_POLICY_NAME).map(String::as_str),
+            Some(DEV_POLICY)
+        );
+        // A principal that exists is left alone (its policy may have been narrowed on purpose).
+        let mut narrowed = p.clone();
+        narrowed.policies.clear();
+        store.update_principal(&narrowed).await.unwrap();
+        ensure_dev_tenant(&store, &sealer, &data, "us-east-1", 3)
+            .await
+            .unwrap();
+        let p = store
+            .get_principal(&t.account_id, DEV_PRINCIPAL)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(p.policies.is_empty());
     }
 }

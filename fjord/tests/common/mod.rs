@@ -45,6 +45,8 @@ impl Fjord {
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--region", REGION])
+            // Tests run several `fjord dev`s at once: no fixed control-plane port.
+            .env("FJORD_CONTROL_PLANE_ADDR", "127.0.0.1:0")
             .env(
                 "FJORD_LOG",
                 std::env::var("FJORD_LOG").unwrap_or_else(|_| "warn".into()),

@@ -17,6 +17,8 @@ use kafka_protocol::ResponseError;
 use tracing::warn;
 use uuid::Uuid;
 
+use fjord_tenancy::policy::{Action, Resource};
+
 use super::{owner, Ctx};
 use crate::error::RequestError;
 use crate::topics::TopicInfo;
@@ -30,10 +32,11 @@ pub(crate) fn kafka_cluster_id(cluster: Uuid) -> String {
 pub(crate) async fn metadata(ctx: Ctx<'_>, req: MetadataRequest) -> MetadataResponse {
     let v = ctx.version;
     let cfg = &ctx.gw.config;
+    let (host, port) = ctx.gw.advertised_endpoint(ctx.cluster, ctx.peer);
     let broker = MetadataResponseBroker::default()
         .with_node_id(BrokerId(cfg.broker_id))
-        .with_host(StrBytes::from_string(cfg.advertised_host.clone()))
-        .with_port(i32::from(cfg.advertised_port));
+        .with_host(StrBytes::from_string(host))
+        .with_port(port);
     // v0: an empty list means all topics; v1+: null means all (and empty means none).
     let all = match &req.topics {
         None => true,
@@ -42,7 +45,15 @@ pub(crate) async fn metadata(ctx: Ctx<'_>, req: MetadataRequest) -> MetadataResp
     let mut topics = Vec::new();
     if all {
         match ctx.gw.topics.list(ctx.cluster).await {
-            Ok(list) => topics.extend(list.iter().map(|info| topic_entry(ctx, info))),
+            // Topics the principal may not describe are left out, as Kafka does.
+            Ok(list) => topics.extend(
+                list.iter()
+                    .filter(|info| {
+                        ctx.access
+                            .may(Action::DescribeTopic, Resource::Topic(&info.topic.name))
+                    })
+                    .map(|info| topic_entry(ctx, info)),
+            ),
             Err(e) => warn!(error = %e, "listing topics failed; answering with none"),
         }
     } else {
@@ -51,9 +62,23 @@ pub(crate) async fn metadata(ctx: Ctx<'_>, req: MetadataRequest) -> MetadataResp
             let by_id = v >= 10
                 && !wanted.topic_id.is_nil()
                 && wanted.name.as_ref().is_none_or(|n| n.is_empty());
+            // Never auto-created: a missing topic is UNKNOWN_TOPIC_OR_PARTITION.
             let found = match &wanted.name {
-                _ if by_id => ctx.topic_by_id(wanted.topic_id).await,
-                Some(name) => ctx.topic(name).await,
+                _ if by_id => match ctx.topic_by_id(wanted.topic_id).await {
+                    Ok(info) => ctx
+                        .access
+                        .allow(Action::DescribeTopic, Resource::Topic(&info.topic.name))
+                        .map(|()| info)
+                        .map_err(RequestError::from),
+                    Err(e) => Err(e),
+                },
+                Some(name) => match ctx
+                    .access
+                    .allow(Action::DescribeTopic, Resource::Topic(name))
+                {
+                    Ok(()) => ctx.topic(name).await,
+                    Err(refused) => Err(refused.into()),
+                },
                 None => Err(RequestError::Invalid("topic without name or id".into())),
             };
             topics.push(match found {
@@ -126,11 +151,17 @@ pub(crate) fn describe_cluster(
     ctx: Ctx<'_>,
     _req: DescribeClusterRequest,
 ) -> DescribeClusterResponse {
+    if let Err(refused) = ctx.access.allow(Action::DescribeCluster, Resource::Cluster) {
+        return DescribeClusterResponse::default()
+            .with_error_code(refused.code)
+            .with_error_message(Some(StrBytes::from_string(refused.message)));
+    }
     let cfg = &ctx.gw.config;
+    let (host, port) = ctx.gw.advertised_endpoint(ctx.cluster, ctx.peer);
     let broker = DescribeClusterBroker::default()
         .with_broker_id(BrokerId(cfg.broker_id))
-        .with_host(StrBytes::from_string(cfg.advertised_host.clone()))
-        .with_port(i32::from(cfg.advertised_port));
+        .with_host(StrBytes::from_string(host))
+        .with_port(port);
     DescribeClusterResponse::default()
         .with_cluster_id(StrBytes::from_string(kafka_cluster_id(ctx.cluster)))
         .with_controller_id(BrokerId(cfg.broker_id))

@@ -16,6 +16,7 @@ use super::{
     check_epoch, owner, report_views, route_topic, scatter, ByNode, Ctx, NodeAnswer, Slot,
 };
 use crate::error::RequestError;
+use fjord_tenancy::policy::Action;
 
 pub(crate) async fn fetch(ctx: Ctx<'_>, req: FetchRequest) -> FetchResponse {
     let v = ctx.version;
@@ -34,9 +35,11 @@ pub(crate) async fn fetch(ctx: Ctx<'_>, req: FetchRequest) -> FetchResponse {
     for topic in &req.topics {
         let indexes = topic.partitions.iter().map(|p| p.partition);
         let info = if v >= 13 {
-            ctx.topic_by_id_for(topic.topic_id, indexes).await
+            ctx.authorized_topic_by_id_for(Action::ReadData, topic.topic_id, indexes)
+                .await
         } else {
-            ctx.topic_for(topic.topic.as_str(), indexes).await
+            ctx.authorized_topic_for(Action::ReadData, topic.topic.as_str(), indexes)
+                .await
         };
         names.push(info.as_ref().ok().map(|i| i.topic.name.clone()));
         infos.push(info.as_ref().ok().cloned());

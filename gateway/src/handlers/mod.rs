@@ -34,6 +34,10 @@ pub(crate) struct Ctx<'a> {
     pub client_id: &'a str,
     /// The connection's peer (`/10.0.0.7`), for the group coordinator's member records.
     pub client_host: &'a str,
+    /// What the transport established (listener, TLS SNI, client certificate).
+    pub peer: &'a crate::transport::PeerIdentity,
+    /// What the request's principal may do: every handler checks its resources with it.
+    pub access: &'a crate::authz::Access,
 }
 
 impl Ctx<'_> {
@@ -60,6 +64,35 @@ impl Ctx<'_> {
             .lookup_for_partition(self.cluster, name, highest)
             .await?
             .ok_or_else(|| RequestError::UnknownTopicOrPartition(name.to_owned()))
+    }
+
+    /// [`Ctx::topic_for`] after checking that the principal may do `action` on the topic; a
+    /// refused topic is not looked up (its existence is not revealed).
+    pub async fn authorized_topic_for(
+        &self,
+        action: fjord_tenancy::policy::Action,
+        name: &str,
+        partitions: impl IntoIterator<Item = i32>,
+    ) -> Result<Arc<TopicInfo>, RequestError> {
+        self.access
+            .allow(action, fjord_tenancy::policy::Resource::Topic(name))?;
+        self.topic_for(name, partitions).await
+    }
+
+    /// [`Ctx::topic_by_id_for`], then the check of [`Ctx::authorized_topic_for`] on the
+    /// topic's name.
+    pub async fn authorized_topic_by_id_for(
+        &self,
+        action: fjord_tenancy::policy::Action,
+        id: Uuid,
+        partitions: impl IntoIterator<Item = i32>,
+    ) -> Result<Arc<TopicInfo>, RequestError> {
+        let info = self.topic_by_id_for(id, partitions).await?;
+        self.access.allow(
+            action,
+            fjord_tenancy::policy::Resource::Topic(&info.topic.name),
+        )?;
+        Ok(info)
     }
 
     /// A topic of the connection's cluster by id.
@@ -151,12 +184,8 @@ impl Gateway {
         mut body: Bytes,
     ) -> Outcome {
         let Ctx {
-            cluster,
-            version,
-            now_ms,
-            ..
+            cluster, version, ..
         } = ctx;
-        let svc = &*self.topics;
         match api {
             ApiKey::Metadata => {
                 typed!(api, ctx, corr, body, MetadataRequest, |r| {
@@ -219,28 +248,38 @@ impl Gateway {
                     groups::find_coordinator(ctx, r)
                 })
             }
+            // The admin APIs go through their authorization in front of crate::admin.
             ApiKey::CreateTopics => typed!(api, ctx, corr, body, CreateTopicsRequest, |r| {
-                crate::admin::create_topics(svc, cluster, version, r, now_ms).await
+                crate::authz::admin::create_topics(ctx, r).await
             }),
             ApiKey::DeleteTopics => typed!(api, ctx, corr, body, DeleteTopicsRequest, |r| {
-                crate::admin::delete_topics(svc, cluster, version, r, now_ms).await
+                crate::authz::admin::delete_topics(ctx, r).await
             }),
             ApiKey::CreatePartitions => {
                 typed!(api, ctx, corr, body, CreatePartitionsRequest, |r| {
-                    crate::admin::create_partitions(svc, cluster, version, r, now_ms).await
+                    crate::authz::admin::create_partitions(ctx, r).await
                 })
             }
             ApiKey::DescribeConfigs => typed!(api, ctx, corr, body, DescribeConfigsRequest, |r| {
-                crate::admin::describe_configs(svc, cluster, version, r, now_ms).await
+                crate::authz::admin::describe_configs(ctx, r).await
             }),
             ApiKey::AlterConfigs => typed!(api, ctx, corr, body, AlterConfigsRequest, |r| {
-                crate::admin::alter_configs(svc, cluster, version, r, now_ms).await
+                crate::authz::admin::alter_configs(ctx, r).await
             }),
             ApiKey::IncrementalAlterConfigs => {
                 typed!(api, ctx, corr, body, IncrementalAlterConfigsRequest, |r| {
-                    crate::admin::incremental_alter_configs(svc, cluster, version, r, now_ms).await
+                    crate::authz::admin::incremental_alter_configs(ctx, r).await
                 })
             }
+            ApiKey::CreateAcls => typed!(api, ctx, corr, body, CreateAclsRequest, |r| {
+                crate::authz::acl_apis::create_acls(ctx.access, &self.auth, cluster, r).await
+            }),
+            ApiKey::DescribeAcls => typed!(api, ctx, corr, body, DescribeAclsRequest, |r| {
+                crate::authz::acl_apis::describe_acls(ctx.access, &self.auth, cluster, r).await
+            }),
+            ApiKey::DeleteAcls => typed!(api, ctx, corr, body, DeleteAclsRequest, |r| {
+                crate::authz::acl_apis::delete_acls(ctx.access, &self.auth, cluster, r).await
+            }),
             api if crate::versions::GROUP_APIS.contains(&api) => {
                 groups::forward(ctx, api, corr, body).await
             }

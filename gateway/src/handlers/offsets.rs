@@ -25,6 +25,7 @@ use kafka_protocol::messages::{
 use super::{check_epoch, owner, per_node, report_views, route_topic, scatter, ByNode, Ctx};
 use crate::error::RequestError;
 use crate::topics::TopicInfo;
+use fjord_tenancy::policy::Action;
 
 /// `timestamp` of ListOffsets meaning "the latest offset".
 const LATEST: i64 = -1;
@@ -41,6 +42,7 @@ pub(crate) async fn list_offsets(ctx: Ctx<'_>, req: ListOffsetsRequest) -> ListO
         by_node,
     } = route_by_name(
         ctx,
+        Action::DescribeTopic,
         topics,
         |p| p.partition_index,
         |info, p| {
@@ -123,6 +125,7 @@ pub(crate) async fn offset_for_leader_epoch(
         by_node,
     } = route_by_name(
         ctx,
+        Action::DescribeTopic,
         topics,
         |p| p.partition,
         |info, p| {
@@ -199,6 +202,7 @@ pub(crate) async fn delete_records(
         by_node,
     } = route_by_name(
         ctx,
+        Action::DeleteTopic,
         topics,
         |p| p.partition_index,
         |info, p| {
@@ -265,10 +269,11 @@ struct Routed<P, R> {
     by_node: ByNode<P>,
 }
 
-/// Looks up each `(name, partitions)` topic of a request (`index` gives a partition's index)
+/// Checks `action` on, and looks up, each `(name, partitions)` topic of a request (`index` gives a partition's index)
 /// and routes its partitions with `build` (see [`route_topic`]).
 async fn route_by_name<'t, T: 't, P, R>(
     ctx: Ctx<'_>,
+    action: Action,
     topics: impl Iterator<Item = (&'t str, &'t [T])>,
     index: impl Fn(&T) -> i32,
     mut build: impl FnMut(&TopicInfo, &T) -> Result<(String, P), RequestError>,
@@ -279,7 +284,9 @@ async fn route_by_name<'t, T: 't, P, R>(
         by_node: ByNode::new(),
     };
     for (name, partitions) in topics {
-        let info = ctx.topic_for(name, partitions.iter().map(&index)).await;
+        let info = ctx
+            .authorized_topic_for(action, name, partitions.iter().map(&index))
+            .await;
         route_topic(
             &mut routed.by_node,
             &mut routed.results,

@@ -12,6 +12,8 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use tracing::{debug, warn};
 
+use fjord_tenancy::policy::{Action, Resource};
+
 use super::{owner, per_node, report_views, route_topic, scatter, ByNode, Ctx};
 use crate::error::RequestError;
 
@@ -24,14 +26,26 @@ pub(crate) async fn produce(ctx: Ctx<'_>, req: ProduceRequest) -> Option<Produce
     // The view each topic was routed with, to report if a node says it is stale.
     let mut infos = Vec::with_capacity(req.topic_data.len());
     let transactional = req.transactional_id.is_some();
+    // Kafka refuses a produce with idempotent batches whole (CLUSTER_AUTHORIZATION_FAILED in
+    // every partition) unless the principal may write idempotently.
+    let idempotence_refused = has_idempotent_batch(&req)
+        .then(|| {
+            ctx.access
+                .allow(Action::WriteDataIdempotently, Resource::Cluster)
+                .err()
+        })
+        .flatten();
     for topic in &req.topic_data {
         let info = if transactional {
             Err(RequestError::Unsupported(
                 "transactions are not supported yet",
             ))
+        } else if let Some(refused) = &idempotence_refused {
+            Err(RequestError::Unauthorized(refused.clone()))
         } else {
             let indexes = topic.partition_data.iter().map(|p| p.index);
-            ctx.topic_for(topic.name.as_str(), indexes).await
+            ctx.authorized_topic_for(Action::WriteData, topic.name.as_str(), indexes)
+                .await
         };
         infos.push(info.as_ref().ok().cloned());
         route_topic(
@@ -145,6 +159,7 @@ pub(crate) fn clone_err(e: &RequestError) -> RequestError {
         RequestError::Invalid(s) => RequestError::Invalid(s.clone()),
         RequestError::NoCoordinator => RequestError::NoCoordinator,
         RequestError::Node(n) => RequestError::Node(n.clone()),
+        RequestError::Unauthorized(r) => RequestError::Unauthorized(r.clone()),
         // Metadata failures: keep the mapping (a retriable storage error) and the text.
         other => RequestError::Node(fjord_storage_node::NodeError::Internal(other.to_string())),
     }
@@ -161,6 +176,17 @@ pub(crate) async fn init_producer_id(
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1)
     };
+    let refused = match req.transactional_id.as_deref() {
+        Some(id) => ctx
+            .access
+            .allow(Action::AlterTransactionalId, Resource::TransactionalId(id)),
+        None => ctx
+            .access
+            .allow(Action::WriteDataIdempotently, Resource::Cluster),
+    };
+    if let Err(refused) = refused {
+        return fail(RequestError::Unauthorized(refused));
+    }
     if req.transactional_id.is_some() {
         return fail(RequestError::Unsupported(
             "transactions are not supported yet",
@@ -174,4 +200,25 @@ pub(crate) async fn init_producer_id(
             .with_producer_epoch(0),
         Err(e) => fail(e),
     }
+}
+
+/// Offset of the producer id in a v2 record batch header (base offset 8, length 4, leader
+/// epoch 4, magic 1, crc 4, attributes 2, last offset delta 4, two timestamps 16).
+const PRODUCER_ID_OFFSET: usize = 43;
+const MAGIC_OFFSET: usize = 16;
+
+/// Whether any partition's first record batch carries a producer id (an idempotent or
+/// transactional producer); only the header bytes are read, nothing is decoded.
+fn has_idempotent_batch(req: &ProduceRequest) -> bool {
+    req.topic_data
+        .iter()
+        .flat_map(|t| t.partition_data.iter())
+        .filter_map(|p| p.records.as_ref())
+        .any(|records| {
+            records.get(MAGIC_OFFSET) == Some(&2)
+                && records
+                    .get(PRODUCER_ID_OFFSET..PRODUCER_ID_OFFSET + 8)
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .is_some_and(|b| i64::from_be_bytes(b) >= 0)
+        })
 }

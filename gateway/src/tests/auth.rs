@@ -120,7 +120,10 @@ async fn plain_authentication_then_requests_work() {
     let hs: SaslHandshakeResponse = c.call(ApiKey::SaslHandshake, 1, &handshake("PLAIN")).await;
     assert_eq!(hs.error_code, 0);
     let names: Vec<&str> = hs.mechanisms.iter().map(|m| m.as_str()).collect();
-    assert_eq!(names, ["AWS_MSK_IAM", "OAUTHBEARER", "PLAIN"]);
+    assert_eq!(
+        names,
+        ["AWS_MSK_IAM", "OAUTHBEARER", "PLAIN", "SCRAM-SHA-512"]
+    );
     let auth: SaslAuthenticateResponse = c
         .call(ApiKey::SaslAuthenticate, 1, &plain(&env.tenant))
         .await;
@@ -160,7 +163,7 @@ async fn unsupported_mechanism_lists_ours_and_closes() {
     let (_, mut body) = parse_response(ApiKey::SaslHandshake, 1, &frame);
     let resp = SaslHandshakeResponse::decode(&mut body, 1).unwrap();
     assert_eq!(resp.error_code, 33);
-    assert_eq!(resp.mechanisms.len(), 3);
+    assert_eq!(resp.mechanisms.len(), 4);
 }
 
 #[tokio::test]

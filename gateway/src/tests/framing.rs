@@ -306,18 +306,45 @@ async fn idle_connection_is_closed_when_its_credential_expires() {
         created_ms: now,
     };
     env.store.create_access_key(&key).await.unwrap();
+    // The principal may connect (authorization is default-deny).
+    env.store
+        .create_principal(&fjord_metadata::Principal {
+            account_id: env.tenant.account_id.clone(),
+            name: "user/temp".into(),
+            policies: [(
+                "all".to_owned(),
+                fjord_tenancy::bootstrap::DEV_POLICY.to_owned(),
+            )]
+            .into(),
+            scram: None,
+            version: 0,
+            created_ms: now,
+        })
+        .await
+        .unwrap();
     let (_stop_tx, stop) = watch::channel(false);
     let (mut conn, task) = open(&env, &stop);
+    // Temporary credentials present their session token, so OAUTHBEARER rather than PLAIN.
     let hs = request_frame(
         ApiKey::SaslHandshake,
         1,
         1,
-        &SaslHandshakeRequest::default().with_mechanism("PLAIN".into()),
+        &SaslHandshakeRequest::default().with_mechanism("OAUTHBEARER".into()),
     );
     write_frame(&mut conn, &hs).await;
     read_frame(&mut conn).await.unwrap();
-    let auth = SaslAuthenticateRequest::default()
-        .with_auth_bytes(Bytes::from_static(b"\0ASIATEMPORARYKEY0001\0temp-secret"));
+    let token = fjord_tenancy::session::mint(&sealer, "ASIATEMPORARYKEY0001", now + 400).unwrap();
+    let signed = fjord_tenancy::signer::msk_iam_oauth_token(
+        "ASIATEMPORARYKEY0001",
+        "temp-secret",
+        Some(&token),
+        "us-east-1",
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(now as u64),
+    )
+    .unwrap();
+    let auth = SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(
+        fjord_tenancy::signer::oauthbearer_initial_response(&signed),
+    ));
     write_frame(
         &mut conn,
         &request_frame(ApiKey::SaslAuthenticate, 2, 2, &auth),

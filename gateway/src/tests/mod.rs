@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)]
 
 mod auth;
+mod authz;
 mod data;
 mod framing;
 mod groups;

@@ -51,7 +51,8 @@ impl TopicService {
                 other.name
             )));
         }
-        self.check_partition_limit(&existing, i64::from(partitions))?;
+        self.check_partition_limit(cluster_id, &existing, i64::from(partitions))
+            .await?;
 
         let id = (self.new_id)();
         let owners = place(
@@ -88,12 +89,18 @@ impl TopicService {
         Ok(info)
     }
 
-    /// Refuses growth that would take the cluster over its partition limit. Two gateways
+    /// Refuses growth that would take the cluster over its partition limit: the cluster's
+    /// stored `max-partitions` override, else `max_partitions_per_cluster`. Two gateways
     /// creating at the same moment can both pass this check (the store has no per-cluster
     /// counter to condition on), overshooting by at most one request's partitions.
-    fn check_partition_limit(&self, existing: &[Topic], adding: i64) -> Result<(), TopicError> {
+    async fn check_partition_limit(
+        &self,
+        cluster_id: Uuid,
+        existing: &[Topic],
+        adding: i64,
+    ) -> Result<(), TopicError> {
         let used: i64 = existing.iter().map(|t| i64::from(t.partitions)).sum();
-        let limit = self.config.max_partitions_per_cluster;
+        let limit = self.partition_limit(cluster_id).await?;
         if used.saturating_add(adding) > limit {
             return Err(TopicError::InvalidRequest(format!(
                 "adding {adding} partitions would bring the cluster to {} partitions, over its \
@@ -102,6 +109,16 @@ impl TopicService {
             )));
         }
         Ok(())
+    }
+
+    /// The cluster's partition limit. Read at every topic creation or growth (rare
+    /// operations), so a changed override applies at once.
+    async fn partition_limit(&self, cluster_id: Uuid) -> Result<i64, TopicError> {
+        let stored = self.store.get_cluster_settings(cluster_id).await?;
+        Ok(stored
+            .and_then(|s| s.limits.get("max-partitions").copied())
+            .filter(|v| *v >= 1)
+            .unwrap_or(self.config.max_partitions_per_cluster))
     }
 
     /// Deletes a topic by name and returns what was deleted.
@@ -179,7 +196,8 @@ impl TopicService {
             }
             let added = new_total - topic.partitions;
             let existing = self.store.list_topics(cluster_id).await?;
-            self.check_partition_limit(&existing, i64::from(added))?;
+            self.check_partition_limit(cluster_id, &existing, i64::from(added))
+                .await?;
             let new_owners = place(
                 self.store.as_ref(),
                 topic.id,

@@ -29,6 +29,7 @@ use exec::backend;
 
 /// Static AWS credentials, for [`DynamoConfig::credentials`].
 pub use aws_sdk_dynamodb::config::Credentials;
+use aws_sdk_dynamodb::config::SharedCredentialsProvider;
 
 /// Name of the GSI that finds the partitions a node owns.
 pub(crate) const NODE_INDEX: &str = "by-node";
@@ -111,6 +112,48 @@ impl DynamoConfig {
     }
 }
 
+/// The credential chain of a deployment, tried in order on first use and cached (refreshed
+/// before expiry) by the SDK: the shared config/credentials files (`AWS_PROFILE`), web identity
+/// (EKS), the ECS task role, and the EC2 instance profile through IMDSv2 — what terraform's
+/// instances use. Failing all of them shows as an error on the first request.
+fn deployment_credentials(
+    region: &str,
+    http: aws_smithy_runtime_api::client::http::SharedHttpClient,
+) -> SharedCredentialsProvider {
+    use aws_config::ecs::EcsCredentialsProvider;
+    use aws_config::imds::credentials::ImdsCredentialsProvider;
+    use aws_config::meta::credentials::CredentialsProviderChain;
+    use aws_config::profile::ProfileFileCredentialsProvider;
+    use aws_config::provider_config::ProviderConfig;
+    use aws_config::web_identity_token::WebIdentityTokenCredentialsProvider;
+
+    let pc = ProviderConfig::default()
+        .with_http_client(http)
+        .with_region(Some(Region::new(region.to_string())));
+    SharedCredentialsProvider::new(
+        CredentialsProviderChain::first_try(
+            "Profile",
+            ProfileFileCredentialsProvider::builder()
+                .configure(&pc)
+                .build(),
+        )
+        .or_else(
+            "WebIdentityToken",
+            WebIdentityTokenCredentialsProvider::builder()
+                .configure(&pc)
+                .build(),
+        )
+        .or_else(
+            "EcsContainer",
+            EcsCredentialsProvider::builder().configure(&pc).build(),
+        )
+        .or_else(
+            "Ec2InstanceMetadata",
+            ImdsCredentialsProvider::builder().configure(&pc).build(),
+        ),
+    )
+}
+
 /// Credentials from the standard environment variables, if set.
 fn env_credentials() -> Option<Credentials> {
     let id = std::env::var("AWS_ACCESS_KEY_ID").ok()?;
@@ -141,22 +184,18 @@ impl DynamoStore {
 
     /// Builds a client from an explicit configuration.
     pub fn from_config(config: DynamoConfig) -> Result<Self> {
-        let credentials =
-            match config.credentials.clone().or_else(env_credentials) {
-                Some(c) => c,
-                // A local endpoint (moto, DynamoDB Local) accepts any signature; AWS does not, so
-                // only there may credentials be absent.
-                None if config.endpoint.is_some() => {
-                    Credentials::new("fjord-local", "fjord-local", None, None, "local endpoint")
-                }
-                None => return Err(MetadataError::InvalidArgument(
-                    "DynamoDB needs credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
-                        .to_string(),
-                )),
-            };
         let http = aws_smithy_http_client::Builder::new()
             .tls_provider(Provider::Rustls(CryptoMode::Ring))
             .build_https();
+        let credentials =
+            match config.credentials.clone().or_else(env_credentials) {
+                Some(c) => SharedCredentialsProvider::new(c),
+                // A local endpoint (moto, DynamoDB Local) accepts any signature; AWS does not.
+                None if config.endpoint.is_some() => SharedCredentialsProvider::new(
+                    Credentials::new("fjord-local", "fjord-local", None, None, "local endpoint"),
+                ),
+                None => deployment_credentials(&config.region, http.clone()),
+            };
         let mut builder = aws_sdk_dynamodb::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(config.region.clone()))

@@ -23,12 +23,15 @@ macro_rules! signature_err {
 async fn tokens_from_the_python_signer_authenticate() {
     let h = harness().await;
     let expires = Some(T0_MS + 900_000);
-    for t in [PYTHON_TOKEN, PYTHON_TOKEN_WITH_SESSION] {
-        assert_eq!(
-            h.bearer(t, T0_MS + 1000).await.unwrap(),
-            h.expected(KEY_ID, expires)
-        );
-    }
+    assert_eq!(
+        h.bearer(PYTHON_TOKEN, T0_MS + 1000).await.unwrap(),
+        h.expected(KEY_ID, expires)
+    );
+    // KEY_ID is a long-term key: a session token with it is refused.
+    assert!(matches!(
+        h.bearer(PYTHON_TOKEN_WITH_SESSION, T0_MS + 1000).await,
+        Err(AuthError::SessionTokenNotExpected(_))
+    ));
     // librdkafka-style gs2 header with an authzid and extensions.
     let resp = format!("n,a={KEY_ID},\x01host=localhost\x01auth=Bearer {PYTHON_TOKEN}\x01\x01");
     let id = h
@@ -42,16 +45,18 @@ async fn tokens_from_the_python_signer_authenticate() {
 #[tokio::test]
 async fn tokens_from_the_js_signer_authenticate() {
     let h = harness().await;
-    for t in [JS_TOKEN, JS_TOKEN_WITH_SESSION] {
-        let id = h.bearer(t, T0_MS).await.unwrap();
-        assert_eq!(id, h.expected(KEY_ID, Some(T0_MS + 900_000)));
-    }
-    let id = h
-        .bearer(JS_TOKEN_FRACTIONAL_EXPIRY, T0_MS + 543_217)
-        .await
-        .unwrap();
-    assert_eq!(id.expires_ms, Some(T0_MS + 543_217));
-    assert_eq!(id.session_lifetime_ms(T0_MS + 543_000), 217);
+    let id = h.bearer(JS_TOKEN, T0_MS).await.unwrap();
+    assert_eq!(id, h.expected(KEY_ID, Some(T0_MS + 900_000)));
+    assert!(matches!(
+        h.bearer(JS_TOKEN_WITH_SESSION, T0_MS).await,
+        Err(AuthError::SessionTokenNotExpected(_))
+    ));
+    // The fractional expiry is accepted up to its last millisecond: the signature verifies and
+    // only the session token (signed with the long-term KEY_ID) is refused after it.
+    assert!(matches!(
+        h.bearer(JS_TOKEN_FRACTIONAL_EXPIRY, T0_MS + 543_217).await,
+        Err(AuthError::SessionTokenNotExpected(_))
+    ));
     signature_err!(
         h.bearer(JS_TOKEN_FRACTIONAL_EXPIRY, T0_MS + 543_218).await,
         SigV4Error::Expired { .. }
@@ -61,10 +66,16 @@ async fn tokens_from_the_js_signer_authenticate() {
 #[tokio::test]
 async fn payloads_from_the_kafkajs_plugin_authenticate() {
     let h = harness().await;
-    for p in [KAFKAJS_PAYLOAD, KAFKAJS_PAYLOAD_WITH_SESSION] {
-        let id = h.iam(p.as_bytes(), T0_MS + 899_000).await.unwrap();
-        assert_eq!(id, h.expected(KEY_ID, Some(T0_MS + 900_000)));
-    }
+    let id = h
+        .iam(KAFKAJS_PAYLOAD.as_bytes(), T0_MS + 899_000)
+        .await
+        .unwrap();
+    assert_eq!(id, h.expected(KEY_ID, Some(T0_MS + 900_000)));
+    assert!(matches!(
+        h.iam(KAFKAJS_PAYLOAD_WITH_SESSION.as_bytes(), T0_MS + 899_000)
+            .await,
+        Err(AuthError::SessionTokenNotExpected(_))
+    ));
 }
 
 #[tokio::test]
@@ -119,7 +130,10 @@ async fn signer_payloads_and_tokens_authenticate() {
         at(signed_at),
     )
     .unwrap();
-    assert_eq!(h.iam(&with_session, signed_at).await.unwrap(), expected);
+    assert!(matches!(
+        h.iam(&with_session, signed_at).await,
+        Err(AuthError::SessionTokenNotExpected(_))
+    ));
     // The signed host and session token are covered by the signature.
     let moved = with_field(&with_session, "host", "b-2.fjord.eu-west-1.example:9098");
     assert!(matches!(
@@ -297,11 +311,16 @@ async fn temporary_key_caps_the_session_lifetime() {
     h.store.create_access_key(&key).await.unwrap();
     let config = h.auth.config().clone();
     let auth = Authenticator::new(h.store.clone(), sealer, config);
-    let t = msk_iam_oauth_token(&key.id, SECRET, Some(SESSION_TOKEN), REGION, at(T0_MS)).unwrap();
+    let session_token = crate::session::mint(auth.sealer(), &key.id, key_expiry).unwrap();
+    let t = msk_iam_oauth_token(&key.id, SECRET, Some(&session_token), REGION, at(T0_MS)).unwrap();
     let id = bearer(&auth, &t, T0_MS).await.unwrap();
     assert_eq!(id.expires_ms, Some(key_expiry));
-    let id = plain(&auth, &key.id, SECRET, T0_MS).await.unwrap();
-    assert_eq!(id.expires_ms, Some(key_expiry));
+    assert_eq!(id.session_lifetime_ms(T0_MS), 60_000);
+    // PLAIN has no place for the session token, so temporary keys cannot use it.
+    assert!(matches!(
+        plain(&auth, &key.id, SECRET, T0_MS).await,
+        Err(AuthError::SessionTokenRequired(_))
+    ));
     // The harness's authenticator holds another sealing key: it cannot open this secret.
     let e = h.bearer(&t, T0_MS).await.unwrap_err();
     assert!(matches!(e, AuthError::SecretUnavailable(_)), "{e}");

@@ -24,9 +24,12 @@ use kafka_protocol::protocol::{Encodable, StrBytes};
 use kafka_protocol::ResponseError;
 use tracing::warn;
 
+mod authz;
 mod split;
 
 use split::{list_everywhere, split};
+
+use fjord_tenancy::policy::{Action, Resource};
 
 use super::Ctx;
 use crate::error::{ConnectionError, RequestError};
@@ -44,19 +47,27 @@ pub(crate) fn find_coordinator(
 ) -> FindCoordinatorResponse {
     let v = ctx.version;
     let cfg = &ctx.gw.config;
-    let answer = |key_type: i8| -> Result<(), RequestError> {
+    let answer = |key_type: i8, key: &str| -> Result<(), RequestError> {
         match key_type {
-            KEY_GROUP => Ok(()),
-            KEY_TRANSACTION => Err(RequestError::Unsupported(
-                "transactions are not supported yet",
-            )),
+            KEY_GROUP => Ok(ctx
+                .access
+                .allow(Action::DescribeGroup, Resource::Group(key))?),
+            KEY_TRANSACTION => {
+                ctx.access.allow(
+                    Action::DescribeTransactionalId,
+                    Resource::TransactionalId(key),
+                )?;
+                Err(RequestError::Unsupported(
+                    "transactions are not supported yet",
+                ))
+            }
             _ => Err(RequestError::Unsupported(
                 "only consumer-group coordinators exist",
             )),
         }
     };
-    let host = StrBytes::from_string(cfg.advertised_host.clone());
-    let port = i32::from(cfg.advertised_port);
+    let (host, port) = ctx.gw.advertised_endpoint(ctx.cluster, ctx.peer);
+    let host = StrBytes::from_string(host);
     let me = BrokerId(cfg.broker_id);
     if v >= 4 {
         let coordinators = req
@@ -64,7 +75,7 @@ pub(crate) fn find_coordinator(
             .iter()
             .map(|key| {
                 let c = Coordinator::default().with_key(key.clone());
-                match answer(req.key_type) {
+                match answer(req.key_type, key) {
                     Ok(()) => c.with_node_id(me).with_host(host.clone()).with_port(port),
                     Err(e) => c
                         .with_node_id(BrokerId(-1))
@@ -75,7 +86,7 @@ pub(crate) fn find_coordinator(
             .collect();
         return FindCoordinatorResponse::default().with_coordinators(coordinators);
     }
-    match answer(if v >= 1 { req.key_type } else { KEY_GROUP }) {
+    match answer(if v >= 1 { req.key_type } else { KEY_GROUP }, &req.key) {
         Ok(()) => FindCoordinatorResponse::default()
             .with_node_id(me)
             .with_host(host)
@@ -294,20 +305,34 @@ pub(super) fn coordinator_error(e: &RequestError) -> i16 {
 /// Forwards a group request and frames the coordinator's answer.
 pub(crate) async fn forward(ctx: Ctx<'_>, api: ApiKey, corr: i32, body: Bytes) -> Outcome {
     let v = ctx.version;
+    let close = |reason| Outcome::Close {
+        frame: None,
+        delay: Default::default(),
+        reason,
+    };
     let req = match GroupReq::decode(api, v, body.clone()) {
         Ok(r) => r,
-        Err(reason) => {
-            return Outcome::Close {
-                frame: None,
-                delay: Default::default(),
-                reason,
+        Err(reason) => return close(reason),
+    };
+    // Authorization first: a refused request is answered without reaching a coordinator.
+    let (req, body, post) = match authz::gate(ctx, req, body) {
+        Ok(authz::Gate::Forward(req, body, post)) => (*req, body, post),
+        Ok(authz::Gate::Refuse(answer)) => {
+            return match encode_raw_response(api, v, corr, &answer) {
+                Ok(frame) => Outcome::Respond(frame),
+                Err(reason) => close(reason),
             }
         }
+        Err(reason) => return close(reason),
     };
+    if let Some(refused) = crate::quota::groups::refuse_new_group(ctx, api, corr, &body).await {
+        return refused;
+    }
     let answer = match req.groups(v) {
         Some(groups) => to_groups(ctx, api, &req, &groups, body).await,
         None => list_everywhere(ctx, api, &req, body).await,
     };
+    let answer = answer.and_then(|b| post.apply(ctx, b));
     match answer.and_then(|b| encode_raw_response(api, v, corr, &b)) {
         Ok(frame) => Outcome::Respond(frame),
         Err(reason) => Outcome::Close {
