@@ -411,7 +411,7 @@ resource "aws_launch_template" "this" {
     }
   }
 
-  user_data = base64encode(templatefile("${path.module}/bootstrap.sh.tftpl", {
+  user_data = base64encode(templatefile("${path.module}/../shared/bootstrap.sh.tftpl", {
     role                     = "gateway"
     subcommand               = "gateway"
     artifact_bucket          = var.fjord_artifact != null ? var.fjord_artifact.bucket : ""

@@ -471,7 +471,7 @@ resource "aws_launch_template" "this" {
     }
   }
 
-  user_data = base64encode(templatefile("${path.module}/bootstrap.sh.tftpl", {
+  user_data = base64encode(templatefile("${path.module}/../shared/bootstrap.sh.tftpl", {
     role                     = "storage-node"
     subcommand               = "storage-node"
     artifact_bucket          = var.fjord_artifact != null ? var.fjord_artifact.bucket : ""
