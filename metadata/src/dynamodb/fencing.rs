@@ -66,9 +66,8 @@ impl DynamoStore {
             // The partition's ranges still in the old owner's tail move into its chunks, so
             // that they stay findable once the partition is someone else's.
             let fence = self.read_fence(OP, &old_node).await?;
-            let wanted = HashSet::from([(topic_id, partition)]);
             let fold = match self
-                .tail_ranges_of(OP, &fence.tail, &wanted)
+                .tail_ranges(OP, &fence.tail, |t, p| (t, p) == (topic_id, partition))
                 .await?
                 .remove(&(topic_id, partition))
             {
@@ -185,11 +184,11 @@ impl DynamoStore {
         }
         self.transact_all(OP, actions).await?;
 
-        let wanted: HashSet<(Uuid, i32)> = owners.iter().map(|o| (topic_id, o.partition)).collect();
         let mut found: BTreeMap<i32, Vec<ManifestEntry>> = BTreeMap::new();
         for node in &nodes {
             let fence = self.read_fence(OP, node).await?;
-            for ((_, p), (entries, _)) in self.tail_ranges_of(OP, &fence.tail, &wanted).await? {
+            let ours = |t, _| t == topic_id;
+            for ((_, p), (entries, _)) in self.tail_ranges(OP, &fence.tail, ours).await? {
                 found.entry(p).or_default().extend(entries);
             }
         }

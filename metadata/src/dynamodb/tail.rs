@@ -114,6 +114,25 @@ impl DynamoStore {
         Ok(out)
     }
 
+    /// The ranges in `tail` (a node's unfolded objects) of the partitions `wanted` picks, per
+    /// partition, with the latest snapshot set among them.
+    pub(super) async fn tail_ranges(
+        &self,
+        op: &str,
+        tail: &[String],
+        wanted: impl Fn(Uuid, i32) -> bool,
+    ) -> Result<BTreeMap<(Uuid, i32), (Vec<ManifestEntry>, Option<SnapSet>)>> {
+        let mut out: BTreeMap<(Uuid, i32), (Vec<ManifestEntry>, Option<SnapSet>)> = BTreeMap::new();
+        for (key, parts) in self.tail_parts(op, tail).await? {
+            for part in parts.into_iter().filter(|p| wanted(p.t, p.p)) {
+                let slot = out.entry((part.t, part.p)).or_default();
+                slot.0.extend(part.entries(&key));
+                slot.1 = latest(slot.1.take(), part.s);
+            }
+        }
+        Ok(out)
+    }
+
     /// Chunk items of a partition with sort keys in `[lo, hi]`.
     async fn chunks_between(
         &self,
@@ -165,13 +184,14 @@ impl DynamoStore {
             snaps = latest(snaps, chunk.s);
         }
         let fence = self.read_fence(op, &owner.node_id).await?;
-        for (key, parts) in self.tail_parts(op, &fence.tail).await? {
-            for part in parts {
-                if part.t == topic_id && part.p == partition {
-                    entries.extend(part.entries(&key));
-                    snaps = latest(snaps, part.s);
-                }
-            }
+        let wanted = |t, p| (t, p) == (topic_id, partition);
+        if let Some((tail, tail_snaps)) = self
+            .tail_ranges(op, &fence.tail, wanted)
+            .await?
+            .remove(&(topic_id, partition))
+        {
+            entries.extend(tail);
+            snaps = latest(snaps, tail_snaps);
         }
         let entries = merge(entries, owner.log_start_offset);
         Ok(Some(PartitionState { entries, snaps }))
@@ -250,15 +270,7 @@ impl DynamoStore {
     /// or `None` if the fence changed meanwhile (the caller re-reads it).
     pub(super) async fn fold(&self, node_id: &str, fence: &Fence) -> Result<Option<Fence>> {
         const OP: &str = "fold_manifest";
-        let mut by_partition: BTreeMap<(Uuid, i32), (Vec<ManifestEntry>, Option<SnapSet>)> =
-            BTreeMap::new();
-        for (key, parts) in self.tail_parts(OP, &fence.tail).await? {
-            for part in parts {
-                let slot = by_partition.entry((part.t, part.p)).or_default();
-                slot.0.extend(part.entries(&key));
-                slot.1 = latest(slot.1.take(), part.s);
-            }
-        }
+        let by_partition = self.tail_ranges(OP, &fence.tail, |_, _| true).await?;
         let mut writes = Vec::new();
         for ((topic_id, partition), (entries, snaps)) in by_partition {
             // A deleted topic's ranges are not folded: its objects' references are gone.

@@ -14,14 +14,14 @@
 //! transaction's condition on the fence holds; if it fails, the commit re-reads everything and
 //! plans again.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use uuid::Uuid;
 
 use super::exec::{get_n, n, record, s, to_record, Item, TxOutcome, MAX_TRANSACTION_ITEMS};
 use super::keys::{self, FENCE_SK, REFS_SK};
-use super::layout::{latest, ObjectPart, Range, SnapSet};
+use super::layout::{ObjectPart, Range, SnapSet};
 use super::tail::{Fence, FOLD_AT};
 use super::DynamoStore;
 use crate::error::{MetadataError, Result};
@@ -401,26 +401,5 @@ impl DynamoStore {
             .and_then(|p| p.snaps)
             .map(|s| s.s)
             .unwrap_or_default())
-    }
-
-    /// Ranges of a partition that live in `tail` (a node's unfolded objects), with the latest
-    /// snapshot set among them.
-    pub(super) async fn tail_ranges_of(
-        &self,
-        op: &str,
-        tail: &[String],
-        wanted: &HashSet<(Uuid, i32)>,
-    ) -> Result<BTreeMap<(Uuid, i32), (Vec<ManifestEntry>, Option<SnapSet>)>> {
-        let mut out: BTreeMap<(Uuid, i32), (Vec<ManifestEntry>, Option<SnapSet>)> = BTreeMap::new();
-        for (key, parts) in self.tail_parts(op, tail).await? {
-            for part in parts {
-                if wanted.contains(&(part.t, part.p)) {
-                    let slot = out.entry((part.t, part.p)).or_default();
-                    slot.0.extend(part.entries(&key));
-                    slot.1 = latest(slot.1.take(), part.s);
-                }
-            }
-        }
-        Ok(out)
     }
 }
