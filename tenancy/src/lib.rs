@@ -6,6 +6,7 @@
 //! Layout:
 //! - [`auth`]: SASL authentication: `AWS_MSK_IAM` JSON payloads, `OAUTHBEARER` MSK IAM tokens,
 //!   and `PLAIN` (access key id / secret), verified against keys from the metadata store.
+//! - [`calendar`]: day-number arithmetic for the fixed date formats AWS uses.
 //! - [`sigv4`]: the SigV4 query-presign verification shared by both IAM mechanisms.
 //! - `payload` (private): parsing of the three SASL payloads into their signed parameters.
 //! - [`secrets`]: sealing of access-key secrets at rest, and the redacting [`SecretString`].
@@ -26,6 +27,7 @@
 pub mod acl;
 pub mod auth;
 pub mod bootstrap;
+pub mod calendar;
 pub mod metering;
 mod payload;
 pub mod policy;
