@@ -295,7 +295,7 @@ impl StorageNode {
         }
         drop(m);
         self.cache.lock().remove_partition(&p.key);
-        warn!(topic_id = %p.key.0, partition = p.key.1, "ownership lost; partition fenced");
+        info!(topic_id = %p.key.0, partition = p.key.1, "ownership lost; partition fenced");
     }
 }
 

@@ -166,6 +166,8 @@ enum State {
         auth_prefix: String,
         gs2_header: String,
         nonce: String,
+        /// Length of the client's part of `nonce`, to recognise librdkafka's doubled form.
+        client_nonce_len: usize,
         credential: ScramCredential,
         known: bool,
     },
@@ -228,6 +230,7 @@ impl ScramServer {
         let known = credential.is_some();
         let credential =
             credential.unwrap_or_else(|| ScramCredential::mock(&self.mock_key, &username));
+        let client_nonce_len = client_nonce.len();
         let nonce = format!("{client_nonce}{}", self.server_nonce);
         let server_first = format!(
             "r={nonce},s={},i={}",
@@ -240,6 +243,7 @@ impl ScramServer {
             auth_prefix,
             gs2_header,
             nonce,
+            client_nonce_len,
             credential,
             known,
         };
@@ -254,6 +258,7 @@ impl ScramServer {
             auth_prefix,
             gs2_header,
             nonce,
+            client_nonce_len,
             credential,
             known,
         } = std::mem::replace(&mut self.state, State::Done)
@@ -264,9 +269,11 @@ impl ScramServer {
         if parsed.channel_binding != gs2_header.as_bytes() {
             return Err(ScramError::ChannelBindingMismatch);
         }
-        if parsed.nonce != nonce {
+        if !nonce_matches(parsed.nonce, &nonce, client_nonce_len) {
             return Err(ScramError::NonceMismatch);
         }
+        // The proof covers client-final-without-proof exactly as sent, so a doubled nonce is
+        // signed by the client as it appears here and verifies like any other.
         let auth_message = format!("{auth_prefix},{}", parsed.without_proof);
         let stored = hmac::Key::new(hmac::HMAC_SHA512, &credential.stored_key);
         let client_signature = hmac::sign(&stored, auth_message.as_bytes());
@@ -291,6 +298,23 @@ impl ScramServer {
         self.state = State::Done;
         e
     }
+}
+
+/// Whether the client-final `r=` is this exchange's nonce: exactly, or in the form librdkafka
+/// before 2.6.1 sends (librdkafka issue #4895: it prefixes the whole server `r=` with its own
+/// nonce again, giving client_nonce + client_nonce + server_nonce; e.g. Debian's kcat 1.7.1 on
+/// librdkafka 2.0.2). Kafka 3.8.1+ only checks that `r=` ends with the server's nonce and older
+/// brokers did not check at all; accepting exactly the doubled form is stricter than both while
+/// letting those clients in. `nonce` is ASCII (checked in `parse_client_first`, plus base64), so
+/// `client_nonce_len` is a character boundary in it; `received` is sliced with `get`, which
+/// refuses non-boundaries rather than panicking.
+fn nonce_matches(received: &str, nonce: &str, client_nonce_len: usize) -> bool {
+    if received == nonce {
+        return true;
+    }
+    received.len() == client_nonce_len + nonce.len()
+        && received.get(..client_nonce_len) == nonce.get(..client_nonce_len)
+        && received.get(client_nonce_len..) == Some(nonce)
 }
 
 struct ClientFirst {

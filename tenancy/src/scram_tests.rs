@@ -131,7 +131,11 @@ struct Client {
 
 impl Client {
     fn new(user_escaped: &str, password: &[u8], gs2: &str) -> (Self, Vec<u8>) {
-        let nonce = "c1ientN0nce+/xyz".to_string();
+        Self::with_nonce(user_escaped, password, gs2, "c1ientN0nce+/xyz")
+    }
+
+    fn with_nonce(user_escaped: &str, password: &[u8], gs2: &str, nonce: &str) -> (Self, Vec<u8>) {
+        let nonce = nonce.to_string();
         let bare = format!("n={user_escaped},r={nonce}");
         let msg = format!("{gs2}{bare}").into_bytes();
         (
@@ -147,6 +151,16 @@ impl Client {
     }
 
     fn finish(&mut self, server_first: &[u8]) -> Vec<u8> {
+        self.finish_sending_nonce(server_first, |_, r| r.to_string())
+    }
+
+    /// Like `finish`, but sends (and signs, as the AuthMessage contains it) the `r=` that
+    /// `sent_nonce(client_nonce, server_r)` returns.
+    fn finish_sending_nonce(
+        &mut self,
+        server_first: &[u8],
+        sent_nonce: impl FnOnce(&str, &str) -> String,
+    ) -> Vec<u8> {
         let sf = std::str::from_utf8(server_first).unwrap();
         let mut parts = sf.split(',');
         let r = parts.next().unwrap().strip_prefix("r=").unwrap();
@@ -164,7 +178,11 @@ impl Client {
         let salted = pbkdf2_512(&self.password, &salt, i);
         let client_key = hmac512(&salted, b"Client Key");
         let stored_key: [u8; 64] = Sha512::digest(client_key).into();
-        let without_proof = format!("c={},r={r}", B64.encode(&self.gs2));
+        let without_proof = format!(
+            "c={},r={}",
+            B64.encode(&self.gs2),
+            sent_nonce(&self.nonce, r)
+        );
         let auth = format!("{},{sf},{without_proof}", self.bare);
         let sig = hmac512(&stored_key, auth.as_bytes());
         let proof: Vec<u8> = client_key
@@ -373,6 +391,77 @@ fn client_final_refusals() {
     assert_eq!(
         s.client_final(good.as_bytes()).map(|(_, u)| u),
         Ok("u".into())
+    );
+}
+
+/// librdkafka before 2.6.1 (issue #4895) builds `r=` as its nonce followed by the server's whole
+/// `r=`, and signs that message as sent. This client does the same, with the client nonce from a
+/// real kcat 1.7.1 (librdkafka 2.0.2) capture.
+#[test]
+fn librdkafka_doubled_client_nonce() {
+    /// Builds the `r=` to send from the client nonce and the server's `r=`.
+    type SentNonce = dyn Fn(&str, &str) -> String;
+    const KCAT_NONCE: &str = "U\\[-8HwJ~aVMRBmk=/UY`MkijZ4h31w=";
+    let cred =
+        ScramCredential::derive(b"s3cret", b"0123456789abcdef0123456789abcdef", 4096).unwrap();
+    let exchange = |sent_nonce: &SentNonce| {
+        let (mut client, first) = Client::with_nonce("alice", b"s3cret", "n,,", KCAT_NONCE);
+        let mut server = ScramServer::new(&server_nonce(), MOCK_SECRET);
+        server.client_first(&first)?;
+        let sf = server.server_first(Some(cred.clone()))?;
+        let cf = client.finish_sending_nonce(&sf, sent_nonce);
+        let (fin, user) = server.client_final(&cf)?;
+        // The server signed the same AuthMessage the client did (doubled nonce included).
+        assert_eq!(
+            fin,
+            format!("v={}", B64.encode(client.server_signature)).into_bytes()
+        );
+        Ok::<_, ScramError>(user)
+    };
+    let server_part = B64.encode(server_nonce());
+
+    // What kcat sends: client nonce, then the full nonce (client nonce + server nonce).
+    let doubled = move |c: &str, r: &str| {
+        let sent = format!("{c}{r}");
+        assert_eq!(sent, format!("{KCAT_NONCE}{KCAT_NONCE}{server_part}"));
+        sent
+    };
+    assert_eq!(exchange(&doubled), Ok("alice".into()));
+    // The RFC form still works.
+    assert_eq!(exchange(&|_, r| r.to_string()), Ok("alice".into()));
+
+    // Anything else is refused even with a proof that verifies over it: a different prefix of the
+    // same length, one character off in the prefix, a prefix one longer or shorter, the client
+    // nonce three times, and the bare server part or any prefix + server part (which Kafka 3.8.1's
+    // ends-with check would accept).
+    let refused: &[&SentNonce] = &[
+        &|c, r| format!("{}{r}", "A".repeat(c.len())),
+        &|c, r| format!("{}x{r}", &c[..c.len() - 1]),
+        &|c, r| format!("{c}{c}{r}"),
+        &|c, r| format!("{c}={r}"),
+        &|c, r| format!("{}{r}", &c[1..]),
+        &|_, r| r[KCAT_NONCE.len()..].to_string(),
+        &|_, r| format!("Zz{}", &r[KCAT_NONCE.len()..]),
+        &|c, _| format!("{c}{c}"),
+        &|c, r| format!("{c}{r}X"),
+    ];
+    for (i, sent_nonce) in refused.iter().enumerate() {
+        assert_eq!(
+            exchange(sent_nonce),
+            Err(ScramError::NonceMismatch),
+            "case {i}"
+        );
+    }
+
+    // A doubled nonce does not excuse a wrong password.
+    let (mut client, first) = Client::with_nonce("alice", b"wrong", "n,,", KCAT_NONCE);
+    let mut server = ScramServer::new(&server_nonce(), MOCK_SECRET);
+    server.client_first(&first).unwrap();
+    let sf = server.server_first(Some(cred.clone())).unwrap();
+    let cf = client.finish_sending_nonce(&sf, |c, r| format!("{c}{r}"));
+    assert_eq!(
+        server.client_final(&cf),
+        Err(ScramError::InvalidCredentials)
     );
 }
 

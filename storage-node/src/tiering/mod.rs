@@ -10,13 +10,17 @@
 //! content: an object's bytes depend only on the records it holds) is retried with backoff while
 //! new data keeps accumulating, and produces wait once
 //! [`crate::config::NodeConfig::max_pending_bytes`] is reached. Once the object landed, retries
-//! only repeat the commit. A `Conflict` on commit means a partition moved to another node: it is
-//! fenced and its data left out of the retried commit (its bytes stay in the object, unused).
+//! only repeat the commit. A `Conflict` on commit means a partition moved to another node or its
+//! topic was deleted: it is fenced and its data left out of the retried commit (its bytes stay in
+//! the object, unused). Only the first is worth a warning; deleting a topic is routine.
 
 pub mod gc;
 pub mod object;
 pub(crate) mod put;
 pub mod retention;
+
+#[cfg(test)]
+mod fence_tests;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
@@ -24,7 +28,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use fjord_metadata::store::PartitionCommit;
-use fjord_metadata::{ManifestEntry, MetadataError};
+use fjord_metadata::{ManifestEntry, MetadataError, PartitionOwner};
 use tracing::{debug, info, warn};
 
 use crate::node::StorageNode;
@@ -229,17 +233,24 @@ impl StorageNode {
                 match self.store.commit_manifest(&self.node_id, &commits).await {
                     Ok(()) => break,
                     Err(MetadataError::Conflict(msg)) => {
-                        warn!(%key, "manifest commit conflict: {msg}");
                         let lost = self.find_lost(&touched).await?;
+                        // No owner row left means the topic was deleted: expected, not a
+                        // warning. An owner that is not us (node or epoch) is a real loss.
+                        if !lost.is_empty() && lost.iter().all(|(_, owner)| owner.is_none()) {
+                            info!(%key, "manifest commit conflict: {msg}");
+                        } else {
+                            warn!(%key, "manifest commit conflict: {msg}");
+                        }
                         if lost.is_empty() {
                             return Err(MetadataError::Conflict(msg).into());
                         }
-                        for p in &lost {
+                        for (p, _) in &lost {
                             self.fence(p);
                         }
-                        commits
-                            .retain(|c| !lost.iter().any(|p| p.key == (c.topic_id, c.partition)));
-                        touched.retain(|(p, _)| !lost.iter().any(|l| l.key == p.key));
+                        commits.retain(|c| {
+                            !lost.iter().any(|(p, _)| p.key == (c.topic_id, c.partition))
+                        });
+                        touched.retain(|(p, _)| !lost.iter().any(|(l, _)| l.key == p.key));
                         if commits.is_empty() {
                             // Nothing will reference the object: an orphan for `gc`.
                             break;
@@ -261,17 +272,21 @@ impl StorageNode {
         Ok(())
     }
 
-    /// Partitions among `touched` whose owner or epoch in metadata is no longer ours.
+    /// Partitions among `touched` whose owner or epoch in metadata is no longer ours, each with
+    /// its current owner (`None`: the partition no longer exists, its topic was deleted).
     async fn find_lost(
         &self,
         touched: &[(Arc<Partition>, ProducerTable)],
-    ) -> Result<Vec<Arc<Partition>>, MetadataError> {
+    ) -> Result<Vec<(Arc<Partition>, Option<PartitionOwner>)>, MetadataError> {
         let mut lost = Vec::new();
         for (p, _) in touched {
             let epoch = p.state.lock().epoch;
             let owner = self.store.get_partition_owner(p.key.0, p.key.1).await?;
-            if !owner.is_some_and(|o| o.node_id == self.node_id && o.epoch == epoch) {
-                lost.push(p.clone());
+            if !owner
+                .as_ref()
+                .is_some_and(|o| o.node_id == self.node_id && o.epoch == epoch)
+            {
+                lost.push((p.clone(), owner));
             }
         }
         Ok(lost)

@@ -11,7 +11,9 @@ use tracing::{info, warn};
 
 use crate::api::*;
 use crate::node::StorageNode;
-use crate::partition::codes::{NOT_LEADER_OR_FOLLOWER, OFFSET_OUT_OF_RANGE, UNKNOWN_SERVER_ERROR};
+use crate::partition::codes::{
+    NOT_LEADER_OR_FOLLOWER, OFFSET_OUT_OF_RANGE, UNKNOWN_SERVER_ERROR, UNKNOWN_TOPIC_OR_PARTITION,
+};
 use crate::partition::Partition;
 
 /// Default `retention.ms`: 7 days.
@@ -103,6 +105,8 @@ impl StorageNode {
                     Ok(_) => {
                         info!(topic_id = %p.key.0, partition = p.key.1, log_start = cut, "retention advanced log start")
                     }
+                    // The topic was deleted since it was read above: nothing is wrong.
+                    Err((UNKNOWN_TOPIC_OR_PARTITION, msg)) => info!("retention: {msg}"),
                     Err((_, msg)) => warn!("retention: {msg}"),
                 }
             }
@@ -111,7 +115,8 @@ impl StorageNode {
     }
 
     /// Raises a partition's log start in metadata, then in memory; queues removed objects for
-    /// garbage collection.
+    /// garbage collection. Fails with NOT_LEADER_OR_FOLLOWER if the partition moved to another
+    /// node and UNKNOWN_TOPIC_OR_PARTITION if its topic was deleted (fencing it either way).
     pub(crate) async fn advance_log_start(
         &self,
         p: &Partition,
@@ -126,10 +131,19 @@ impl StorageNode {
             Ok(r) => r,
             Err(MetadataError::Conflict(m)) => {
                 self.fence(p);
-                return Err((
-                    NOT_LEADER_OR_FOLLOWER,
-                    format!("partition moved to another node: {m}"),
-                ));
+                // Told apart by the owner row, which only a topic deletion removes.
+                let deleted = matches!(
+                    self.store.get_partition_owner(p.key.0, p.key.1).await,
+                    Ok(None)
+                );
+                return Err(if deleted {
+                    (UNKNOWN_TOPIC_OR_PARTITION, m)
+                } else {
+                    (
+                        NOT_LEADER_OR_FOLLOWER,
+                        format!("partition moved to another node: {m}"),
+                    )
+                });
             }
             Err(e) => return Err((UNKNOWN_SERVER_ERROR, format!("advancing log start: {e}"))),
         };
@@ -213,7 +227,11 @@ impl StorageNode {
                                 low_watermark: s,
                             },
                             Err((code, msg)) => {
-                                warn!("DeleteRecords: {msg}");
+                                if code == UNKNOWN_TOPIC_OR_PARTITION {
+                                    info!("DeleteRecords: {msg}");
+                                } else {
+                                    warn!("DeleteRecords: {msg}");
+                                }
                                 DeleteRecordsPartitionResult {
                                     error_code: code,
                                     low_watermark: -1,
