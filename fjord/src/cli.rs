@@ -85,6 +85,17 @@ pub struct StateArgs {
     /// AWS region name clients sign for (the MSK IAM signers put it in the credential scope).
     #[arg(long, env = "FJORD_REGION", default_value = "us-east-1")]
     pub region: String,
+
+    /// KMS key (key id, key ARN, alias name or alias ARN) wrapping the secret-sealing key, so
+    /// that every instance shares one key: the wrapped key is stored once in the object store
+    /// (`_fjord/secret-sealing.key`) and unwrapped by KMS at each start. Without it the key is
+    /// the file `<data-dir>/secret.key`, private to one instance (dev).
+    #[arg(long, env = "FJORD_KMS_KEY_ID")]
+    pub kms_key_id: Option<String>,
+
+    /// KMS endpoint override (a KMS-compatible emulator); the regional AWS endpoint by default.
+    #[arg(long, env = "FJORD_KMS_ENDPOINT", requires = "kms_key_id")]
+    pub kms_endpoint: Option<String>,
 }
 
 /// Flags of the Kafka listener.

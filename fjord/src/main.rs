@@ -3,6 +3,7 @@
 
 mod cli;
 mod roles;
+mod sealing;
 mod shutdown;
 
 use anyhow::Result;
@@ -32,8 +33,16 @@ fn main() -> Result<()> {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("FJORD_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // FJORD_LOG_SPANS=1 also logs each span as it closes, with its busy and idle time: the
+    // quickest way to see where a request's time goes.
+    let span_events = if std::env::var_os("FJORD_LOG_SPANS").is_some_and(|v| v == "1") {
+        tracing_subscriber::fmt::format::FmtSpan::CLOSE
+    } else {
+        tracing_subscriber::fmt::format::FmtSpan::NONE
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_span_events(span_events)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

@@ -133,8 +133,19 @@ impl State {
             &args.data_dir,
             args.object_store.as_deref(),
         )?));
-        let sealer = SecretSealer::load_or_create(&args.data_dir.join("secret.key"))
-            .context("loading the secret-sealing key")?;
+        let sealer = match &args.kms_key_id {
+            Some(key_id) => {
+                crate::sealing::open_kms_sealer(
+                    key_id,
+                    &args.region,
+                    args.kms_endpoint.as_deref(),
+                    objects.as_ref(),
+                )
+                .await?
+            }
+            None => SecretSealer::load_or_create(&args.data_dir.join("secret.key"))
+                .context("loading the secret-sealing key")?,
+        };
         Ok(Self {
             data_dir: args.data_dir.clone(),
             region: args.region.clone(),
