@@ -228,8 +228,9 @@ pub struct GatewayConfig {
     pub listeners: Vec<ListenerConfig>,
     /// DNS domain of the per-cluster bootstrap names, `<cluster-uuid>.kafka.<region>.<domain>`
     /// (see [`crate::transport::names`]). With it, TLS clients pick their cluster by SNI and
-    /// Metadata on TLS listeners advertises the cluster's name. Default none: every listener
-    /// advertises `advertised_host`.
+    /// Metadata on TLS listeners advertises the cluster's name, or the name a client dialled
+    /// ([`crate::Gateway::advertised_endpoint`]). Default none: every listener advertises
+    /// `advertised_host`.
     pub cluster_domain: Option<String>,
     /// Where the development CA and certificate are written when a TLS listener has no files.
     /// Default none (such a listener then fails to start).

@@ -1,7 +1,9 @@
 //! The tokio shell around [`Gateway::handle_frame`]: reads size-prefixed frames, enforces the
-//! frame limit before allocating, answers one request at a time (so responses keep request
-//! order, as on a Kafka broker), and closes on expiry, idle timeout, or shutdown.
+//! frame limit before allocating, runs produce requests side by side and everything else one at
+//! a time (see [`crate::pipeline`]), answers in request order, and closes on expiry, idle
+//! timeout, or shutdown.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -13,7 +15,12 @@ use tokio::time::Instant;
 use tracing::{debug, field, info, info_span, warn, Instrument};
 use uuid::Uuid;
 
+use futures::stream::{FuturesOrdered, StreamExt};
+
 use crate::error::ConnectionError;
+use crate::pipeline::{
+    produce_partitions, PartitionRef, Writing, MAX_IN_FLIGHT, MAX_IN_FLIGHT_BYTES,
+};
 use crate::request::{ConnState, Outcome};
 use crate::server::Gateway;
 use crate::session::Session;
@@ -95,7 +102,7 @@ async fn run_with<S>(
 
 async fn serve<S>(
     gw: &Gateway,
-    mut stream: S,
+    stream: S,
     peer: SocketAddr,
     mut conn: ConnState,
     mut shutdown: watch::Receiver<bool>,
@@ -114,31 +121,91 @@ where
     // A connection counts against its cluster's limit from its TLS handshake on; one that does
     // not authenticate in time gives its slot back.
     let auth_deadline = Instant::now() + gw.config.authentication_timeout;
+    let (reader, mut writer) = tokio::io::split(stream);
+    // Owned by the pending read while one is in progress.
+    let mut reader = Some(reader);
     loop {
-        if *shutdown.borrow() {
-            return Ok(());
-        }
-        let limit = gw.frame_limit_on(&session, &conn);
-        // Close when the credential expires unless the client re-authenticated in time.
-        let expiry = session.expires_ms().map(|e| {
-            let left = u64::try_from(e.saturating_sub(now_ms())).unwrap_or(0);
-            Instant::now() + Duration::from_millis(left)
-        });
-        let frame = {
-            // Pinned across the loop below, so that a re-validation never abandons a frame
-            // half read.
-            let read = tokio::time::timeout(gw.config.idle_timeout, read_frame(&mut stream, limit));
-            tokio::pin!(read);
+        // Produce requests run side by side (see `pipeline`) until a request that must run
+        // alone arrives; it leaves the loop once everything before it is answered.
+        let barrier = {
+            let mut in_flight = FuturesOrdered::new();
+            let mut writing = Writing::default();
+            let mut in_flight_bytes = 0usize;
+            // Pinned across the select below, so that nothing abandons a frame half read.
+            let mut read = None;
             loop {
+                if *shutdown.borrow() {
+                    return Ok(());
+                }
+                if read.is_none()
+                    && in_flight.len() < MAX_IN_FLIGHT
+                    && in_flight_bytes < MAX_IN_FLIGHT_BYTES
+                {
+                    if let Some(r) = reader.take() {
+                        let limit = gw.frame_limit_on(&session, &conn);
+                        read = Some(Box::pin(read_owned(r, limit, gw.config.idle_timeout)));
+                    }
+                }
+                // Close when the credential expires unless the client re-authenticated in time.
+                let expiry = session.expires_ms().map(|e| {
+                    let left = u64::try_from(e.saturating_sub(now_ms())).unwrap_or(0);
+                    Instant::now() + Duration::from_millis(left)
+                });
+                let unauthenticated = conn.identity(&session).is_none();
                 tokio::select! {
-                    r = &mut read => break match r {
-                        Err(_) => return Err(ConnectionError::Idle),
-                        Ok(Ok(Some(frame))) => frame,
-                        Ok(Ok(None)) => return Ok(()),
-                        Ok(Err(e)) => return Err(e),
-                    },
+                    Some((id, parts, len, outcome)) = in_flight.next(), if !in_flight.is_empty() => {
+                        let parts: Vec<PartitionRef> = parts;
+                        writing.finish(id, &parts);
+                        in_flight_bytes -= len;
+                        if emit(gw, &mut writer, outcome, &mut shutdown).await? == Flow::Stop {
+                            return Ok(());
+                        }
+                    }
+                    (r, got) = pending_read(&mut read) => {
+                        read = None;
+                        reader = Some(r);
+                        let frame = match got? {
+                            Some(frame) => frame,
+                            None => {
+                                // End of stream: answer what was asked, if the client still
+                                // listens.
+                                drain(gw, &mut writer, &mut in_flight, &mut shutdown).await?;
+                                return Ok(());
+                            }
+                        };
+                        let parts = (!unauthenticated)
+                            .then(|| produce_partitions(&frame))
+                            .flatten();
+                        match parts {
+                            Some(parts) => {
+                                let turn = writing.start(&parts);
+                                let len = frame.len();
+                                in_flight_bytes += len;
+                                let (session, conn) = (&session, &conn);
+                                in_flight.push_back(async move {
+                                    for earlier in turn.after {
+                                        // Err only says the earlier produce was dropped: it is
+                                        // over either way.
+                                        let _ = earlier.await;
+                                    }
+                                    let outcome =
+                                        gw.handle_frame_shared(session, conn, frame, now_ms()).await;
+                                    drop(turn.done);
+                                    (turn.id, parts, len, outcome)
+                                });
+                            }
+                            None => {
+                                if drain(gw, &mut writer, &mut in_flight, &mut shutdown).await?
+                                    == Flow::Stop
+                                {
+                                    return Ok(());
+                                }
+                                break frame;
+                            }
+                        }
+                    }
                     () = sleep_until(expiry) => return Err(ConnectionError::SessionExpired),
-                    () = sleep_until(conn.identity(&session).is_none().then_some(auth_deadline)) => {
+                    () = sleep_until(unauthenticated.then_some(auth_deadline)) => {
                         return Err(ConnectionError::Sasl("not authenticated in time".into()));
                     }
                     _ = shutdown.changed() => return Ok(()),
@@ -148,37 +215,11 @@ where
                 }
             }
         };
-        match gw
-            .handle_frame_on(&mut session, &mut conn, frame, now_ms())
-            .await
-        {
-            Outcome::Respond(bytes) => write(&mut stream, &bytes, gw.config.write_timeout).await?,
-            Outcome::Silent => {}
-            Outcome::Throttled { frame, mute } => {
-                if let Some(bytes) = frame {
-                    write(&mut stream, &bytes, gw.config.write_timeout).await?;
-                }
-                // Muted: nothing is read until the throttle has passed (shutdown still ends it).
-                tokio::select! {
-                    () = tokio::time::sleep(mute) => {}
-                    _ = shutdown.changed() => return Ok(()),
-                }
-            }
-            Outcome::Close {
-                frame,
-                delay,
-                reason,
-            } => {
-                if let Some(bytes) = frame {
-                    if !delay.is_zero() {
-                        tokio::time::sleep(delay).await;
-                    }
-                    // Best effort: the client may already be gone.
-                    let _ = write(&mut stream, &bytes, gw.config.write_timeout).await;
-                }
-                let _ = tokio::time::timeout(gw.config.write_timeout, stream.shutdown()).await;
-                return Err(reason);
-            }
+        let outcome = gw
+            .handle_frame_on(&mut session, &mut conn, barrier, now_ms())
+            .await;
+        if emit(gw, &mut writer, outcome, &mut shutdown).await? == Flow::Stop {
+            return Ok(());
         }
         if !principal_recorded {
             if let Some(id) = conn.identity(&session) {
@@ -186,6 +227,95 @@ where
                 principal_recorded = true;
             }
         }
+    }
+}
+
+/// Whether the connection goes on after a response.
+#[derive(Debug, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    /// The gateway is shutting down.
+    Stop,
+}
+
+/// Sends what `outcome` says to send: the response, a throttled response followed by the mute
+/// (reading nothing meanwhile), or a last response before closing (`Err`).
+async fn emit<W: AsyncWrite + Unpin>(
+    gw: &Gateway,
+    writer: &mut W,
+    outcome: Outcome,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<Flow, ConnectionError> {
+    match outcome {
+        Outcome::Respond(bytes) => write(writer, &bytes, gw.config.write_timeout).await?,
+        Outcome::Silent => {}
+        Outcome::Throttled { frame, mute } => {
+            if let Some(bytes) = frame {
+                write(writer, &bytes, gw.config.write_timeout).await?;
+            }
+            // Muted: nothing is read until the throttle has passed (shutdown still ends it).
+            tokio::select! {
+                () = tokio::time::sleep(mute) => {}
+                _ = shutdown.changed() => return Ok(Flow::Stop),
+            }
+        }
+        Outcome::Close {
+            frame,
+            delay,
+            reason,
+        } => {
+            if let Some(bytes) = frame {
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                // Best effort: the client may already be gone.
+                let _ = write(writer, &bytes, gw.config.write_timeout).await;
+            }
+            let _ = tokio::time::timeout(gw.config.write_timeout, writer.shutdown()).await;
+            return Err(reason);
+        }
+    }
+    Ok(Flow::Continue)
+}
+
+/// Answers every request in flight, in order.
+async fn drain<W, F>(
+    gw: &Gateway,
+    writer: &mut W,
+    in_flight: &mut FuturesOrdered<F>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<Flow, ConnectionError>
+where
+    W: AsyncWrite + Unpin,
+    F: Future<Output = (u64, Vec<PartitionRef>, usize, Outcome)>,
+{
+    while let Some((_, _, _, outcome)) = in_flight.next().await {
+        if emit(gw, writer, outcome, shutdown).await? == Flow::Stop {
+            return Ok(Flow::Stop);
+        }
+    }
+    Ok(Flow::Continue)
+}
+
+/// Reads one frame with `read_frame`, giving the reader back with the result, so that a read
+/// can stay pending across loop turns without borrowing the connection.
+async fn read_owned<R: AsyncRead + Unpin>(
+    mut r: R,
+    limit: usize,
+    idle: Duration,
+) -> (R, Result<Option<Bytes>, ConnectionError>) {
+    let got = match tokio::time::timeout(idle, read_frame(&mut r, limit)).await {
+        Ok(got) => got,
+        Err(_) => Err(ConnectionError::Idle),
+    };
+    (r, got)
+}
+
+/// The pending read's result; never ready when no read is pending.
+async fn pending_read<F: Future + Unpin>(read: &mut Option<F>) -> F::Output {
+    match read {
+        Some(f) => f.await,
+        None => std::future::pending().await,
     }
 }
 

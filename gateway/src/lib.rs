@@ -38,6 +38,7 @@ pub mod coordinator;
 pub mod error;
 pub mod frame;
 mod handlers;
+pub mod pipeline;
 pub mod producer_ids;
 pub mod quota;
 pub mod request;

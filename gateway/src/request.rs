@@ -216,34 +216,101 @@ impl Gateway {
         frame: Bytes,
         now_ms: i64,
     ) -> Outcome {
-        let frame_len = frame.len() + 4;
-        let prefix = match Prefix::parse(&frame) {
+        let parsed = match self.preamble(session, conn, frame, now_ms) {
             Ok(p) => p,
-            Err(e) => return Outcome::close(e),
+            Err(outcome) => return outcome,
         };
+        let span = parsed.span();
+        async move {
+            debug!("request");
+            let outcome = match parsed.api {
+                ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate => {
+                    self.dispatch(session, conn, &parsed, now_ms).await
+                }
+                _ => {
+                    self.dispatch_authenticated(session, conn, parsed, now_ms)
+                        .await
+                }
+            };
+            log_close(&outcome);
+            outcome
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Handles a request that changes nothing in the connection's state (anything but
+    /// ApiVersions and SASL), so that several can run at once on one connection (see
+    /// [`crate::pipeline`]). Answers a SASL or ApiVersions frame by closing the connection:
+    /// callers route those through [`Gateway::handle_frame_on`].
+    pub async fn handle_frame_shared(
+        &self,
+        session: &Session,
+        conn: &ConnState,
+        frame: Bytes,
+        now_ms: i64,
+    ) -> Outcome {
+        let parsed = match self.preamble(session, conn, frame, now_ms) {
+            Ok(p) => p,
+            Err(outcome) => return outcome,
+        };
+        if matches!(
+            parsed.api,
+            ApiKey::ApiVersions | ApiKey::SaslHandshake | ApiKey::SaslAuthenticate
+        ) {
+            return Outcome::close(ConnectionError::Sasl(format!(
+                "{:?} cannot run alongside other requests",
+                parsed.api
+            )));
+        }
+        let span = parsed.span();
+        async move {
+            debug!("request");
+            let outcome = self
+                .dispatch_authenticated(session, conn, parsed, now_ms)
+                .await;
+            log_close(&outcome);
+            outcome
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// The checks every frame passes before its API's handler: a known API at a supported
+    /// version, authenticated unless it is ApiVersions or SASL, a session not expired, and a
+    /// header that decodes. `Err` is the answer to give instead.
+    fn preamble(
+        &self,
+        session: &Session,
+        conn: &ConnState,
+        frame: Bytes,
+        now_ms: i64,
+    ) -> Result<Parsed, Outcome> {
+        let frame_len = frame.len() + 4;
+        let prefix = Prefix::parse(&frame).map_err(Outcome::close)?;
         let Ok(api) = ApiKey::try_from(prefix.api_key) else {
             let frame = conn
                 .identity(session)
                 .is_some()
                 .then(|| unsupported_frame(prefix.correlation_id));
             let reason = ConnectionError::UnknownApi(prefix.api_key);
-            return Outcome::Close {
+            return Err(Outcome::Close {
                 frame,
                 delay: Duration::ZERO,
                 reason,
-            };
+            });
         };
         let version = prefix.api_version;
         if !versions::is_supported(api, version) {
             if api == ApiKey::ApiVersions {
                 // The client retries with a version from the ranges in this v0 response.
                 let body = versions::api_versions_response(Some(ResponseError::UnsupportedVersion));
-                return Outcome::from_encoded(encode_response(
+                return Err(Outcome::from_encoded(encode_response(
                     api,
                     0,
                     prefix.correlation_id,
                     &body,
-                ));
+                )));
             }
             let reason = ConnectionError::UnsupportedVersion {
                 api: format!("{api:?}"),
@@ -253,69 +320,52 @@ impl Gateway {
                 .identity(session)
                 .is_some()
                 .then(|| unsupported_frame(prefix.correlation_id));
-            return Outcome::Close {
+            return Err(Outcome::Close {
                 frame,
                 delay: Duration::ZERO,
                 reason,
-            };
+            });
         }
         let is_sasl = matches!(api, ApiKey::SaslHandshake | ApiKey::SaslAuthenticate);
         if !is_sasl && api != ApiKey::ApiVersions {
             if conn.identity(session).is_none() {
-                return Outcome::close(ConnectionError::Unauthenticated(format!("{api:?}")));
+                return Err(Outcome::close(ConnectionError::Unauthenticated(format!(
+                    "{api:?}"
+                ))));
             }
             if session.expired(now_ms) {
-                return Outcome::close(ConnectionError::SessionExpired);
+                return Err(Outcome::close(ConnectionError::SessionExpired));
             }
         }
         let mut body = frame;
-        let header: RequestHeader =
-            match RequestHeader::decode(&mut body, api.request_header_version(version)) {
-                Ok(h) => h,
-                Err(e) => {
-                    return Outcome::close(ConnectionError::Decode {
-                        api: format!("{api:?} header"),
-                        version,
-                        reason: e.to_string(),
-                    })
-                }
-            };
-        let span = info_span!(
-            "request",
-            api = ?api,
+        let header = RequestHeader::decode(&mut body, api.request_header_version(version))
+            .map_err(|e| {
+                Outcome::close(ConnectionError::Decode {
+                    api: format!("{api:?} header"),
+                    version,
+                    reason: e.to_string(),
+                })
+            })?;
+        Ok(Parsed {
+            api,
             version,
-            correlation_id = header.correlation_id,
-            client_id = header.client_id.as_deref().unwrap_or(""),
-        );
-        async move {
-            debug!("request");
-            let outcome = self
-                .dispatch(
-                    session, conn, api, version, &header, body, frame_len, now_ms,
-                )
-                .await;
-            if let Outcome::Close { reason, .. } = &outcome {
-                warn!(%reason, "closing connection");
-            }
-            outcome
-        }
-        .instrument(span)
-        .await
+            header,
+            body,
+            frame_len,
+        })
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// ApiVersions and SASL: the requests that change the connection's state.
     async fn dispatch(
         &self,
         session: &mut Session,
         conn: &mut ConnState,
-        api: ApiKey,
-        version: i16,
-        header: &RequestHeader,
-        mut body: Bytes,
-        frame_len: usize,
+        parsed: &Parsed,
         now_ms: i64,
     ) -> Outcome {
-        let correlation_id = header.correlation_id;
+        let (api, version) = (parsed.api, parsed.version);
+        let correlation_id = parsed.header.correlation_id;
+        let mut body = parsed.body.clone();
         match api {
             ApiKey::ApiVersions => {
                 // The request carries only the client's name; still decode it, so that garbage
@@ -398,41 +448,59 @@ impl Gateway {
                     }
                 }
             }
-            _ => {
-                let Some(identity) = conn.identity(session) else {
-                    return Outcome::close(ConnectionError::Unauthenticated(format!("{api:?}")));
-                };
-                let cluster = identity.cluster_id;
-                // SASL access-key logins are authorized by IAM policies; SCRAM and the
-                // transport's identities (mutual TLS) by Kafka ACLs.
-                let kind = session.principal_kind().unwrap_or(PrincipalKind::Acl);
-                let access =
-                    Access::load(&self.auth, cluster, identity, kind, session.client_host()).await;
-                let entry = self.cluster_entry(cluster, now_ms).await;
-                let mut throttle = entry.as_ref().map_or(0, |e| {
-                    self.quotas
-                        .on_request(e, api, version, &body, frame_len, now_ms)
-                });
-                let ctx = Ctx {
-                    gw: self,
-                    cluster,
-                    version,
-                    now_ms,
-                    client_id: header.client_id.as_deref().unwrap_or(""),
-                    client_host: session.client_host(),
-                    peer: &conn.peer,
-                    access: &access,
-                };
-                let outcome = self
-                    .handle_authenticated(ctx, api, correlation_id, body)
-                    .await;
-                if let (Some(e), Outcome::Respond(frame)) = (&entry, &outcome) {
-                    throttle =
-                        throttle.max(self.quotas.on_response(e, api, version, frame, now_ms));
-                }
-                throttled(outcome, api, version, throttle)
-            }
+            _ => Outcome::close(ConnectionError::Sasl(format!(
+                "{api:?} is not a connection-state request"
+            ))),
         }
+    }
+
+    /// Every API but ApiVersions and SASL: authorized for the connection's principal, counted
+    /// against the cluster's quotas, then handled.
+    async fn dispatch_authenticated(
+        &self,
+        session: &Session,
+        conn: &ConnState,
+        parsed: Parsed,
+        now_ms: i64,
+    ) -> Outcome {
+        let Parsed {
+            api,
+            version,
+            header,
+            body,
+            frame_len,
+        } = parsed;
+        let correlation_id = header.correlation_id;
+        let Some(identity) = conn.identity(session) else {
+            return Outcome::close(ConnectionError::Unauthenticated(format!("{api:?}")));
+        };
+        let cluster = identity.cluster_id;
+        // SASL access-key logins are authorized by IAM policies; SCRAM and the
+        // transport's identities (mutual TLS) by Kafka ACLs.
+        let kind = session.principal_kind().unwrap_or(PrincipalKind::Acl);
+        let access = Access::load(&self.auth, cluster, identity, kind, session.client_host()).await;
+        let entry = self.cluster_entry(cluster, now_ms).await;
+        let mut throttle = entry.as_ref().map_or(0, |e| {
+            self.quotas
+                .on_request(e, api, version, &body, frame_len, now_ms)
+        });
+        let ctx = Ctx {
+            gw: self,
+            cluster,
+            version,
+            now_ms,
+            client_id: header.client_id.as_deref().unwrap_or(""),
+            client_host: session.client_host(),
+            peer: &conn.peer,
+            access: &access,
+        };
+        let outcome = self
+            .handle_authenticated(ctx, api, correlation_id, body)
+            .await;
+        if let (Some(e), Outcome::Respond(frame)) = (&entry, &outcome) {
+            throttle = throttle.max(self.quotas.on_response(e, api, version, frame, now_ms));
+        }
+        throttled(outcome, api, version, throttle)
     }
 
     /// Checks a successful SASL authentication for `cluster` against the transport: a
@@ -541,5 +609,34 @@ pub(crate) fn throttled(outcome: Outcome, api: ApiKey, version: i16, throttle_ms
         }
         Outcome::Silent => Outcome::Throttled { frame: None, mute },
         other => other,
+    }
+}
+
+/// A frame past [`Gateway::preamble`]'s checks.
+struct Parsed {
+    api: ApiKey,
+    version: i16,
+    header: RequestHeader,
+    /// The request body, after the header.
+    body: Bytes,
+    /// The frame's size on the wire, prefix included (for the byte quotas).
+    frame_len: usize,
+}
+
+impl Parsed {
+    fn span(&self) -> tracing::Span {
+        info_span!(
+            "request",
+            api = ?self.api,
+            version = self.version,
+            correlation_id = self.header.correlation_id,
+            client_id = self.header.client_id.as_deref().unwrap_or(""),
+        )
+    }
+}
+
+fn log_close(outcome: &Outcome) {
+    if let Outcome::Close { reason, .. } = outcome {
+        warn!(%reason, "closing connection");
     }
 }

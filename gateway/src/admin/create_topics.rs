@@ -13,17 +13,20 @@ use tracing::instrument;
 use uuid::Uuid;
 
 use super::{duplicates, Failure};
+use crate::quota::mutations::MutationQuota;
 use crate::topics::{ConfigEntry, TopicInfo, TopicService, REPORTED_REPLICATION_FACTOR};
 
 /// Creates the requested topics, one result per distinct topic name. Replication factors are
 /// accepted and ignored (durability is the storage layer's); a manual replica assignment only
-/// fixes the partition count, since Fjord places partitions itself.
+/// fixes the partition count, since Fjord places partitions itself. The partitions created are
+/// charged to `quota`, which may refuse topics and sets `throttle_time_ms`.
 #[instrument(skip_all, fields(%cluster_id, version, topics = req.topics.len(), validate_only = req.validate_only))]
 pub async fn create_topics(
     svc: &TopicService,
     cluster_id: Uuid,
     version: i16,
     req: CreateTopicsRequest,
+    quota: &mut MutationQuota,
     now_ms: i64,
 ) -> CreateTopicsResponse {
     let names: Vec<&str> = req.topics.iter().map(|t| t.name.as_str()).collect();
@@ -41,8 +44,19 @@ pub async fn create_topics(
                 ResponseError::InvalidRequest,
                 format!("topic '{name}' appears more than once in the request"),
             ))
+        } else if req.validate_only {
+            create_one(svc, cluster_id, topic, true, now_ms).await
         } else {
-            create_one(svc, cluster_id, topic, req.validate_only, now_ms).await
+            match quota.admit(now_ms) {
+                Ok(()) => {
+                    let created = create_one(svc, cluster_id, topic, false, now_ms).await;
+                    if let Ok(info) = &created {
+                        quota.record(now_ms, u64::try_from(info.topic.partitions).unwrap_or(0));
+                    }
+                    created
+                }
+                Err(f) => Err(f),
+            }
         };
         results.push(match outcome {
             Ok(info) => success(version, &info, req.validate_only),
@@ -56,7 +70,7 @@ pub async fn create_topics(
         });
     }
     CreateTopicsResponse::default()
-        .with_throttle_time_ms(0)
+        .with_throttle_time_ms(quota.throttle_ms())
         .with_topics(results)
 }
 

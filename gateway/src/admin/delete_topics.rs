@@ -1,5 +1,6 @@
 //! DeleteTopics (API key 20): by name (all versions) and by topic id (v6+).
 
+use fjord_metadata::Topic;
 use kafka_protocol::error::ResponseError;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{DeleteTopicsRequest, DeleteTopicsResponse, TopicName};
@@ -8,6 +9,7 @@ use tracing::instrument;
 use uuid::Uuid;
 
 use super::{duplicates, Failure};
+use crate::quota::mutations::MutationQuota;
 use crate::topics::TopicService;
 
 /// What one entry of the request names.
@@ -19,17 +21,17 @@ enum Target {
     Invalid(Option<String>, Uuid),
 }
 
-/// Deletes the requested topics, one result per request entry.
+/// Deletes the requested topics, one result per request entry. The partitions deleted are
+/// charged to `quota`, which may refuse topics and sets `throttle_time_ms`.
 #[instrument(skip_all, fields(%cluster_id, version))]
 pub async fn delete_topics(
     svc: &TopicService,
     cluster_id: Uuid,
     version: i16,
     req: DeleteTopicsRequest,
+    quota: &mut MutationQuota,
     now_ms: i64,
 ) -> DeleteTopicsResponse {
-    // Same shape as every admin handler; nothing here depends on time yet.
-    let _ = now_ms;
     let targets: Vec<Target> = if version >= 6 {
         req.topics
             .iter()
@@ -59,16 +61,20 @@ pub async fn delete_topics(
                 "the topic appears more than once in the request",
             ))
         } else {
-            match &target {
-                Target::Name(n) => svc.delete_topic(cluster_id, n).await.map_err(Failure::from),
-                Target::Id(id) => svc
-                    .delete_topic_by_id(cluster_id, *id)
-                    .await
-                    .map_err(Failure::from),
-                Target::Invalid(..) => Err(Failure::new(
-                    ResponseError::InvalidRequest,
-                    "give either a topic name or a topic id, not both or neither",
-                )),
+            // An invalid entry is refused whatever the quota.
+            let admitted = match &target {
+                Target::Invalid(..) => Ok(()),
+                _ => quota.admit(now_ms),
+            };
+            match admitted {
+                Err(f) => Err(f),
+                Ok(()) => {
+                    let deleted = delete_one(svc, cluster_id, &target).await;
+                    if let Ok(topic) = &deleted {
+                        quota.record(now_ms, u64::try_from(topic.partitions).unwrap_or(0));
+                    }
+                    deleted
+                }
             }
         };
         let r = match outcome {
@@ -98,8 +104,23 @@ pub async fn delete_topics(
         results.push(r);
     }
     DeleteTopicsResponse::default()
-        .with_throttle_time_ms(0)
+        .with_throttle_time_ms(quota.throttle_ms())
         .with_responses(results)
+}
+
+async fn delete_one(
+    svc: &TopicService,
+    cluster_id: Uuid,
+    target: &Target,
+) -> Result<Topic, Failure> {
+    match target {
+        Target::Name(n) => Ok(svc.delete_topic(cluster_id, n).await?),
+        Target::Id(id) => Ok(svc.delete_topic_by_id(cluster_id, *id).await?),
+        Target::Invalid(..) => Err(Failure::new(
+            ResponseError::InvalidRequest,
+            "give either a topic name or a topic id, not both or neither",
+        )),
+    }
 }
 
 fn topic_name(s: String) -> TopicName {

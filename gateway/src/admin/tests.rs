@@ -18,6 +18,7 @@ use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 use uuid::Uuid;
 
 use super::*;
+use crate::quota::mutations::MutationQuota;
 use crate::topics::tests::{fixture, Fixture, NOW};
 
 fn wire<T: Encodable + Decodable>(msg: &T, version: i16) -> T {
@@ -66,7 +67,15 @@ async fn create(f: &Fixture, version: i16, topics: Vec<CreatableTopic>) -> Creat
         version,
     );
     wire(
-        &create_topics(&f.svc, f.cluster, version, req, NOW).await,
+        &create_topics(
+            &f.svc,
+            f.cluster,
+            version,
+            req,
+            &mut MutationQuota::unlimited(),
+            NOW,
+        )
+        .await,
         version,
     )
 }
@@ -146,7 +155,18 @@ async fn create_topics_old_version_and_validate_only() {
         .with_topics(vec![creatable("v", 2, &[])])
         .with_validate_only(true);
     let req = wire(&req, 5);
-    let resp = wire(&create_topics(&f.svc, f.cluster, 5, req, NOW).await, 5);
+    let resp = wire(
+        &create_topics(
+            &f.svc,
+            f.cluster,
+            5,
+            req,
+            &mut MutationQuota::unlimited(),
+            NOW,
+        )
+        .await,
+        5,
+    );
     assert_eq!(resp.topics[0].error_code, 0);
     assert_eq!(resp.topics[0].num_partitions, 2);
     assert!(f.store.get_topic(f.cluster, "v").await.unwrap().is_none());
@@ -197,7 +217,18 @@ async fn delete_topics_by_name_and_id() {
             .with_topic_id(b_id),
     ]);
     let req = wire(&req, 6);
-    let resp = wire(&delete_topics(&f.svc, f.cluster, 6, req, NOW).await, 6);
+    let resp = wire(
+        &delete_topics(
+            &f.svc,
+            f.cluster,
+            6,
+            req,
+            &mut MutationQuota::unlimited(),
+            NOW,
+        )
+        .await,
+        6,
+    );
     let r: Vec<_> = resp
         .responses
         .iter()
@@ -223,7 +254,18 @@ async fn delete_topics_by_name_and_id() {
         &DeleteTopicsRequest::default().with_topic_names(vec![name("gone")]),
         3,
     );
-    let resp = wire(&delete_topics(&f.svc, f.cluster, 3, req, NOW).await, 3);
+    let resp = wire(
+        &delete_topics(
+            &f.svc,
+            f.cluster,
+            3,
+            req,
+            &mut MutationQuota::unlimited(),
+            NOW,
+        )
+        .await,
+        3,
+    );
     assert_eq!(resp.responses[0].error_code, 3);
     assert!(resp.responses[0].error_message.is_none());
 }
@@ -241,7 +283,15 @@ async fn create_partitions_codes_and_messages() {
     let req =
         CreatePartitionsRequest::default().with_topics(vec![topic("t", 4), topic("missing", 4)]);
     let resp = wire(
-        &create_partitions(&f.svc, f.cluster, 3, wire(&req, 3), NOW).await,
+        &create_partitions(
+            &f.svc,
+            f.cluster,
+            3,
+            wire(&req, 3),
+            &mut MutationQuota::unlimited(),
+            NOW,
+        )
+        .await,
         3,
     );
     let codes: Vec<_> = resp.results.iter().map(|r| r.error_code).collect();
@@ -255,7 +305,15 @@ async fn create_partitions_codes_and_messages() {
     let req =
         CreatePartitionsRequest::default().with_topics(vec![topic("t", 3), with_bad_assignment]);
     let resp = wire(
-        &create_partitions(&f.svc, f.cluster, 2, wire(&req, 2), NOW).await,
+        &create_partitions(
+            &f.svc,
+            f.cluster,
+            2,
+            wire(&req, 2),
+            &mut MutationQuota::unlimited(),
+            NOW,
+        )
+        .await,
         2,
     );
     // Both entries name the same topic: refused as duplicates.
@@ -263,7 +321,15 @@ async fn create_partitions_codes_and_messages() {
 
     let req = CreatePartitionsRequest::default().with_topics(vec![topic("t", 3)]);
     let resp = wire(
-        &create_partitions(&f.svc, f.cluster, 1, wire(&req, 1), NOW).await,
+        &create_partitions(
+            &f.svc,
+            f.cluster,
+            1,
+            wire(&req, 1),
+            &mut MutationQuota::unlimited(),
+            NOW,
+        )
+        .await,
         1,
     );
     assert_eq!(resp.results[0].error_code, 37);
@@ -274,7 +340,15 @@ async fn create_partitions_codes_and_messages() {
     ]));
     let req = CreatePartitionsRequest::default().with_topics(vec![bad]);
     let resp = wire(
-        &create_partitions(&f.svc, f.cluster, 0, wire(&req, 0), NOW).await,
+        &create_partitions(
+            &f.svc,
+            f.cluster,
+            0,
+            wire(&req, 0),
+            &mut MutationQuota::unlimited(),
+            NOW,
+        )
+        .await,
         0,
     );
     assert_eq!(resp.results[0].error_code, 39);

@@ -14,6 +14,20 @@ use kafka_protocol::protocol::StrBytes;
 use super::Refusal;
 use crate::admin::{resource_type, AlterResource};
 use crate::handlers::Ctx;
+use crate::quota::mutations::MutationQuota;
+
+/// The partition mutation quota of the request's cluster; none (with a warning) when the
+/// cluster's quota entry cannot be read, as the other quotas do.
+async fn mutation_quota(ctx: Ctx<'_>, api: ApiKey) -> MutationQuota {
+    match ctx.gw.quotas().cluster(ctx.cluster, ctx.now_ms).await {
+        Ok(Some(entry)) => MutationQuota::for_request(&entry, api, ctx.version),
+        Ok(None) => MutationQuota::unlimited(),
+        Err(e) => {
+            tracing::warn!(cluster = %ctx.cluster, error = %e, "no quota entry; partition mutations not limited");
+            MutationQuota::unlimited()
+        }
+    }
+}
 
 /// Puts handler results (for the allowed items, in order) and refusals back in request order.
 fn merge<T>(
@@ -80,8 +94,16 @@ pub(crate) async fn create_topics(ctx: Ctx<'_>, req: CreateTopicsRequest) -> Cre
     let names: Vec<_> = req.topics.iter().map(|t| t.name.clone()).collect();
     let allowed = req.clone().with_topics(keep(&req.topics, &checks));
     let svc = &*ctx.gw.topics;
-    let resp =
-        crate::admin::create_topics(svc, ctx.cluster, ctx.version, allowed, ctx.now_ms).await;
+    let mut quota = mutation_quota(ctx, ApiKey::CreateTopics).await;
+    let resp = crate::admin::create_topics(
+        svc,
+        ctx.cluster,
+        ctx.version,
+        allowed,
+        &mut quota,
+        ctx.now_ms,
+    )
+    .await;
     let v = ctx.version;
     let topics = merge(checks, resp.topics.clone(), |i, r| {
         let mut t = CreatableTopicResult::default()
@@ -121,7 +143,9 @@ pub(crate) async fn delete_topics(ctx: Ctx<'_>, req: DeleteTopicsRequest) -> Del
             });
         }
         let allowed = req.clone().with_topics(keep(&req.topics, &checks));
-        let resp = crate::admin::delete_topics(svc, ctx.cluster, v, allowed, ctx.now_ms).await;
+        let mut quota = mutation_quota(ctx, ApiKey::DeleteTopics).await;
+        let resp =
+            crate::admin::delete_topics(svc, ctx.cluster, v, allowed, &mut quota, ctx.now_ms).await;
         let responses = merge(checks, resp.responses.clone(), |i, r| {
             let t = &req.topics[i];
             DeletableTopicResult::default()
@@ -140,7 +164,9 @@ pub(crate) async fn delete_topics(ctx: Ctx<'_>, req: DeleteTopicsRequest) -> Del
     let allowed = req
         .clone()
         .with_topic_names(keep(&req.topic_names, &checks));
-    let resp = crate::admin::delete_topics(svc, ctx.cluster, v, allowed, ctx.now_ms).await;
+    let mut quota = mutation_quota(ctx, ApiKey::DeleteTopics).await;
+    let resp =
+        crate::admin::delete_topics(svc, ctx.cluster, v, allowed, &mut quota, ctx.now_ms).await;
     let responses = merge(checks, resp.responses.clone(), |i, r| {
         let mut t = DeletableTopicResult::default()
             .with_name(Some(req.topic_names[i].clone()))
@@ -167,8 +193,16 @@ pub(crate) async fn create_partitions(
         .collect();
     let allowed = req.clone().with_topics(keep(&req.topics, &checks));
     let svc = &*ctx.gw.topics;
-    let resp =
-        crate::admin::create_partitions(svc, ctx.cluster, ctx.version, allowed, ctx.now_ms).await;
+    let mut quota = mutation_quota(ctx, ApiKey::CreatePartitions).await;
+    let resp = crate::admin::create_partitions(
+        svc,
+        ctx.cluster,
+        ctx.version,
+        allowed,
+        &mut quota,
+        ctx.now_ms,
+    )
+    .await;
     let results = merge(checks, resp.results.clone(), |i, r| {
         CreatePartitionsTopicResult::default()
             .with_name(req.topics[i].name.clone())

@@ -68,13 +68,9 @@ pub(crate) async fn fetch(ctx: Ctx<'_>, req: FetchRequest) -> FetchResponse {
 
     let max_wait_ms = u32::try_from(req.max_wait_ms).unwrap_or(0);
     let min_bytes = u32::try_from(req.min_bytes).unwrap_or(0);
-    // v3+ has a response byte budget; split it over the nodes so the whole response stays
-    // within what the client can receive (each node still returns at least one batch).
-    let total_budget = if req.max_bytes > 0 {
-        req.max_bytes as u32
-    } else {
-        u32::MAX
-    };
+    // Split the response byte budget over the nodes so the whole response stays within what
+    // the client can receive (each node still returns at least one batch).
+    let total_budget = response_budget(v, req.max_bytes, max_fetch_bytes(ctx).await);
     let nodes = by_node.len().max(1) as u32;
     let budget = (total_budget / nodes).max(1);
     let answers = fan_out(ctx, by_node, max_wait_ms, min_bytes, budget).await;
@@ -108,6 +104,27 @@ pub(crate) async fn fetch(ctx: Ctx<'_>, req: FetchRequest) -> FetchResponse {
         })
         .collect();
     FetchResponse::default().with_responses(responses)
+}
+
+/// The cluster's `max-fetch-bytes` (MSK Serverless: 55 MiB); the gateway's default when its
+/// quota entry cannot be read.
+async fn max_fetch_bytes(ctx: Ctx<'_>) -> u64 {
+    match ctx.gw.quotas().cluster(ctx.cluster, ctx.now_ms).await {
+        Ok(Some(entry)) => entry.limits().max_fetch_bytes,
+        _ => ctx.gw.config.default_limits.max_fetch_bytes,
+    }
+}
+
+/// The byte budget of one Fetch response: the request's `max_bytes` (v3+; older requests have
+/// none), clamped to the cluster's `limit`. Like a Kafka broker with its `fetch.max.bytes`
+/// (whose default is MSK's 55 MiB), a larger ask is served up to the limit rather than refused,
+/// so clients whose `fetch.max.bytes` is set higher keep working.
+fn response_budget(version: i16, max_bytes: i32, limit: u64) -> u32 {
+    let asked = match u32::try_from(max_bytes) {
+        Ok(n) if version >= 3 && n > 0 => n,
+        _ => u32::MAX,
+    };
+    asked.min(u32::try_from(limit).unwrap_or(u32::MAX))
 }
 
 /// Sends each node its partitions. With several nodes, as soon as the answers in hand hold
@@ -211,4 +228,32 @@ fn partition_data(
         pd = pd.with_aborted_transactions(Some(Vec::new()));
     }
     pd
+}
+
+#[cfg(test)]
+mod tests {
+    use fjord_tenancy::quota::ClusterLimits;
+
+    use super::response_budget;
+
+    #[test]
+    fn fetch_budgets_are_clamped_to_the_limit() {
+        let limit = ClusterLimits::default().max_fetch_bytes;
+        assert_eq!(
+            limit,
+            55 << 20,
+            "MSK Serverless's (and Kafka's fetch.max.bytes) 55 MiB"
+        );
+        assert_eq!(
+            response_budget(12, 50 << 20, limit),
+            50 << 20,
+            "librdkafka's default"
+        );
+        assert_eq!(response_budget(12, i32::MAX, limit), 55 << 20);
+        // No budget in v0-2, and none in a non-positive one: the limit.
+        assert_eq!(response_budget(2, 1024, limit), 55 << 20);
+        assert_eq!(response_budget(12, 0, limit), 55 << 20);
+        assert_eq!(response_budget(12, -1, limit), 55 << 20);
+        assert_eq!(response_budget(12, 1, u64::MAX), 1);
+    }
 }

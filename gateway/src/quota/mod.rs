@@ -12,6 +12,9 @@
 //!   topic-admin requests, produce and fetch bytes (cluster-wide and per partition) and
 //!   return Kafka's throttle time: the answer carries it in
 //!   `throttle_time_ms` ([`wire`]) and the connection reads nothing more until it has passed.
+//! - Partition mutations: [`mutations`] (KIP-599's quota on partitions created or deleted),
+//!   charged by the admin handlers, which put the throttle into their responses;
+//!   [`QuotaService::on_response`] mutes the connection for it.
 //! - Counts: [`groups`] (consumer groups); partitions are checked by the topic service with
 //!   [`cluster_limits`].
 //! - [`metering`]: the background task that writes usage records.
@@ -38,6 +41,7 @@ use uuid::Uuid;
 
 pub mod groups;
 pub mod metering;
+pub mod mutations;
 pub mod wire;
 
 /// At most one warning per cluster per this many ms about refused connections.
@@ -399,7 +403,9 @@ impl QuotaService {
     }
 
     /// Records the response `frame` of `api` at `version` and returns the throttle time in ms
-    /// it earns (Fetch: the cluster egress quota and the per-partition fetch quotas).
+    /// it earns (Fetch: the cluster egress quota and the per-partition fetch quotas;
+    /// CreateTopics, CreatePartitions, DeleteTopics: the partition mutation throttle their
+    /// handler wrote into `throttle_time_ms`).
     pub fn on_response(
         &self,
         entry: &ClusterEntry,
@@ -408,6 +414,14 @@ impl QuotaService {
         frame: &[u8],
         now_ms: i64,
     ) -> u64 {
+        if mutations::strict_since(api).is_some() {
+            // The admin handler put the partition mutation throttle into the response.
+            let hv = crate::frame::response_header_version(api, version);
+            return wire::throttle_offset(api, version, hv, frame)
+                .and_then(|at| frame.get(at..at + 4))
+                .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                .map_or(0, |b| u64::try_from(i32::from_be_bytes(b)).unwrap_or(0));
+        }
         if api != ApiKey::Fetch {
             return 0;
         }
@@ -450,6 +464,8 @@ fn hash(topic: &[u8]) -> u64 {
     h.finish()
 }
 
+#[cfg(test)]
+mod limit_tests;
 #[cfg(test)]
 #[path = "tests.rs"]
 mod tests;

@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use super::*;
 use crate::ConnectionError;
 
-fn peer() -> SocketAddr {
+pub(super) fn peer() -> SocketAddr {
     "127.0.0.1:5555".parse().unwrap()
 }
 
@@ -79,14 +79,14 @@ async fn unknown_api_or_version_after_auth_answers_unsupported_version() {
     assert_eq!(b.get_i16(), 35);
 }
 
-async fn write_frame(s: &mut DuplexStream, body: &[u8]) {
+pub(super) async fn write_frame(s: &mut DuplexStream, body: &[u8]) {
     let mut f = BytesMut::new();
     f.put_i32(body.len() as i32);
     f.put_slice(body);
     s.write_all(&f).await.unwrap();
 }
 
-async fn read_frame(s: &mut DuplexStream) -> Option<Bytes> {
+pub(super) async fn read_frame(s: &mut DuplexStream) -> Option<Bytes> {
     crate::connection::read_frame(s, 1 << 20)
         .await
         .ok()
@@ -94,7 +94,10 @@ async fn read_frame(s: &mut DuplexStream) -> Option<Bytes> {
 }
 
 /// Runs one connection over an in-memory pipe.
-fn open(env: &Env, stop: &watch::Receiver<bool>) -> (DuplexStream, tokio::task::JoinHandle<()>) {
+pub(super) fn open(
+    env: &Env,
+    stop: &watch::Receiver<bool>,
+) -> (DuplexStream, tokio::task::JoinHandle<()>) {
     let (client, server) = tokio::io::duplex(1 << 20);
     let task = tokio::spawn(crate::connection::run(
         env.gw.clone(),

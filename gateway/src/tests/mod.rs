@@ -10,6 +10,7 @@ mod data;
 mod framing;
 mod groups;
 mod owner_moves;
+mod pipelining;
 mod real_node;
 
 use std::collections::{BTreeMap, HashMap};
@@ -57,6 +58,13 @@ pub(crate) struct MemNode {
     pub refuse: Mutex<Option<i16>>,
     /// Body to answer group requests with.
     pub group_reply: Mutex<Bytes>,
+    /// The response byte budget (`max_bytes`) of every fetch, in arrival order.
+    pub fetch_budgets: Mutex<Vec<u32>>,
+    /// Produces to a partition listed here wait for a permit of its semaphore before they
+    /// are applied (to hold requests in flight).
+    pub gates: Mutex<HashMap<i32, Arc<tokio::sync::Semaphore>>>,
+    /// Every applied produce's partitions, in the order they were applied.
+    pub applied: Mutex<Vec<Vec<(Uuid, i32)>>>,
 }
 
 impl MemNode {
@@ -80,6 +88,22 @@ impl NodeApi for MemNode {
                 .map(|p| (p.topic_id, p.partition))
                 .collect(),
         ));
+        let gates: Vec<_> = {
+            let gates = self.gates.lock();
+            req.partitions
+                .iter()
+                .filter_map(|p| gates.get(&p.partition).cloned())
+                .collect()
+        };
+        for gate in gates {
+            gate.acquire().await.unwrap().forget();
+        }
+        self.applied.lock().push(
+            req.partitions
+                .iter()
+                .map(|p| (p.topic_id, p.partition))
+                .collect(),
+        );
         if let Some(code) = *self.refuse.lock() {
             let refused = ProducePartitionResult {
                 error_code: code,
@@ -128,6 +152,7 @@ impl NodeApi for MemNode {
 
     async fn fetch(&self, req: node::FetchRequest) -> Result<node::FetchResponse, NodeError> {
         self.check()?;
+        self.fetch_budgets.lock().push(req.max_bytes);
         self.seen.lock().push((
             "fetch",
             req.partitions

@@ -170,10 +170,19 @@ impl Gateway {
     }
 
     /// The broker host and port that Metadata, DescribeCluster and FindCoordinator advertise
-    /// to a connection of `cluster` through `peer`: on TLS listeners with a cluster domain, the
-    /// cluster's own name (the SNI the client sent when it names this cluster, so clients
-    /// keep the exact name they dialled), so that reconnections carry SNI; otherwise
-    /// `advertised_host`. The port is the listener's.
+    /// to a connection of `cluster` through `peer`. The port is the listener's. The host, on
+    /// TLS listeners with a cluster domain:
+    /// - the name the client dialled (its SNI), when that is the cluster's own name or a name
+    ///   outside the cluster scheme (`localhost`, a load balancer's name, an alias): the client
+    ///   evidently resolves and reaches it, and a reconnection by that name meets the same
+    ///   SNI, listener and credentials, so it lands on the same cluster;
+    /// - the cluster's own name when the client sent no SNI (it dialled an IP address), so
+    ///   that reconnections carry SNI.
+    ///
+    /// Advertising the cluster's name to a client that dialled another name strands clients
+    /// that cannot resolve it: librdkafka ≥ 2.10 drops its bootstrap connection as soon as the
+    /// first Metadata names the brokers (failing requests still in flight on it) and then only
+    /// dials the advertised name. Elsewhere: `advertised_host`.
     pub fn advertised_endpoint(&self, cluster: Uuid, peer: &PeerIdentity) -> (String, i32) {
         let port = peer
             .listener
@@ -181,7 +190,12 @@ impl Gateway {
             .map_or(self.config.advertised_port, |l| l.advertised_port);
         let host = if peer.is_tls() {
             match (&peer.tls_sni, peer.sni_cluster) {
-                (Some(sni), Some(c)) if c == cluster => Some(sni.to_ascii_lowercase()),
+                // A name of another cluster never reaches here (the connection's cluster is
+                // the one its SNI names); answer with this cluster's name if it ever does.
+                (Some(_), Some(c)) if c != cluster => {
+                    self.cluster_host_name(cluster, &self.auth.config().region)
+                }
+                (Some(sni), _) if self.cluster_domain.is_some() => Some(sni.to_ascii_lowercase()),
                 _ => self.cluster_host_name(cluster, &self.auth.config().region),
             }
         } else {

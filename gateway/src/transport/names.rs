@@ -5,7 +5,8 @@
 //! MSK IAM plugin takes the signing region from the first region name in the host it dialled,
 //! and it contains the cluster because TLS clients send it as SNI, which is how the gateway
 //! learns the cluster before any byte of Kafka. Metadata on TLS listeners advertises the same
-//! name as the broker host, so clients keep sending it when they reconnect. A wildcard
+//! name as the broker host to clients that dialled it (or an IP address), so they keep sending
+//! it when they reconnect; see [`crate::Gateway::advertised_endpoint`]. A wildcard
 //! certificate for `*.kafka.<region>.<cluster-domain>` covers every cluster of a region.
 
 use uuid::Uuid;

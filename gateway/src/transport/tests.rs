@@ -201,6 +201,20 @@ async fn sni_names_the_cluster_and_metadata_advertises_it() {
     assert_eq!(md.brokers[0].host.as_str(), sni);
     assert_eq!(entry.open_connections(), 2, "admitted at authentication");
 
+    // A name outside the scheme (the client dialled `localhost`): the cluster comes from
+    // authentication and the advertised name is the one the client dialled, which it can
+    // resolve; the cluster's name may not resolve for it.
+    let mut s4 = tls_connect(addrs[0], cfg.clone(), "LocalHost")
+        .await
+        .unwrap();
+    login(&mut s4, &tenant).await.unwrap();
+    let md: MetadataResponse = call(&mut s4, ApiKey::Metadata, 12, 3, &metadata())
+        .await
+        .unwrap();
+    assert_eq!(md.brokers[0].host.as_str(), "localhost");
+    assert_eq!(md.brokers[0].port, i32::from(addrs[0].port()));
+    assert_eq!(entry.open_connections(), 3);
+
     // A name in the scheme for a cluster that does not exist: closed before any answer.
     let ghost = format!("{}.kafka.us-east-1.{DOMAIN}", Uuid::from_u128(42));
     let mut s3 = tls_connect(addrs[0], cfg, &ghost).await.unwrap();
