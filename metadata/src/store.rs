@@ -182,8 +182,9 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Deletes a principal (no error if absent). Its access keys are the caller's to delete.
     async fn delete_principal(&self, account_id: &str, name: &str) -> Result<()>;
     /// A counter raised by every change that can take access away: an access key's status
-    /// change or delete, a principal's update or delete, an ACL delete. Gateways poll it (one
-    /// small read) to drop cached credentials, policies and ACLs within seconds.
+    /// change or delete, a principal's update or delete, an ACL create or delete (a created
+    /// Deny binding takes access away; a created Allow should apply as fast). Gateways poll it
+    /// (one small read) to drop cached credentials, policies and ACLs within seconds.
     async fn auth_epoch(&self) -> Result<i64>;
     /// The settings of a cluster, if any were stored.
     async fn get_cluster_settings(&self, cluster_id: Uuid) -> Result<Option<ClusterSettings>>;
@@ -192,7 +193,8 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// returns the stored record with version + 1.
     async fn put_cluster_settings(&self, settings: &ClusterSettings) -> Result<ClusterSettings>;
     /// Adds ACL bindings to a cluster. A binding is an opaque canonical string made by the
-    /// tenancy layer; one already stored is kept once. Returns how many were new.
+    /// tenancy layer; one already stored is kept once. Returns how many were new. Raises the
+    /// auth epoch when any was new.
     async fn create_acls(&self, cluster_id: Uuid, bindings: &[String]) -> Result<usize>;
     /// The ACL bindings of a cluster, ordered.
     async fn list_acls(&self, cluster_id: Uuid) -> Result<Vec<String>>;

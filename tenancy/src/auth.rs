@@ -55,6 +55,9 @@ const KEY_CACHE_CAPACITY: u64 = 100_000;
 /// effect on every gateway within about this long.
 pub const DEFAULT_EPOCH_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
+/// Label of the key derived from the sealing key for SCRAM mock credentials.
+const SCRAM_MOCK_LABEL: &[u8] = b"fjord-scram-mock-credential:v1";
+
 /// The SASL mechanisms Fjord accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mechanism {
@@ -253,8 +256,10 @@ impl Authenticator {
             .max_capacity(KEY_CACHE_CAPACITY)
             .time_to_live(KEY_CACHE_TTL)
             .build();
-        let mut scram_mock_secret = [0u8; 32];
-        rand::Rng::fill(&mut rand::thread_rng(), &mut scram_mock_secret[..]);
+        // Derived from the deployment-wide sealing key so that every gateway answers an unknown
+        // user with the same mock salt: a per-process secret would let a client behind a load
+        // balancer tell unknown users (salt changes between gateways) from known ones.
+        let scram_mock_secret = sealer.derive_key(SCRAM_MOCK_LABEL);
         Self {
             store,
             sealer,
@@ -277,10 +282,11 @@ impl Authenticator {
         self
     }
 
-    /// Sets the secret that keys the mock SCRAM credentials of unknown users. Give every gateway
-    /// of a deployment the same secret so that an unknown user's salt is the same everywhere
-    /// (otherwise it is random per process, and a client comparing gateways could tell unknown
-    /// users from known ones by their changing salt).
+    /// Sets the secret that keys the mock SCRAM credentials of unknown users. By default it is
+    /// derived from the sealer's key ([`SecretSealer::derive_key`]), hence the same on every
+    /// gateway sharing the sealing key, so an unknown user's salt does not change between
+    /// gateways (a changing salt would tell unknown users from known ones). Override only to
+    /// share another deployment-wide secret.
     pub fn with_scram_mock_secret(mut self, secret: [u8; 32]) -> Self {
         self.scram_mock_secret = secret;
         self

@@ -6,7 +6,9 @@
 //!   (they are independent counters; exactness comes from the atomic swap in [`UsageMeter::drain`]);
 //! - cluster-hours, partition-hours and storage byte-hours are integrals over time, fed by
 //!   [`UsageMeter::tick`] with the partition count and stored bytes observed at that moment;
-//!   each observation holds until the next tick (a step function).
+//!   each observation holds until the next tick (a step function). The gateway passes 0 stored
+//!   bytes: storage nodes meter storage byte-hours themselves (`fjord_storage_node::metering`),
+//!   since only a partition's owner knows its size cheaply.
 //!
 //! [`UsageMeter::drain`] closes the current period and returns one [`UsageRecord`] for the caller
 //! to persist; periods are contiguous, so summing records never double-counts or loses time.

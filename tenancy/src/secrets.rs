@@ -8,6 +8,10 @@
 //! Sealed layout (bytes): `version (1) = 1 | nonce (12, random) | ciphertext | GCM tag (16)`.
 //! The additional authenticated data binds each sealed secret to its context (the access key id),
 //! so a sealed secret copied onto another key's record does not unseal.
+//!
+//! The same key is the deployment's one shared secret, so other deployment-wide keys are derived
+//! from it ([`SecretSealer::derive_key`], HKDF-SHA-256 with a per-purpose label) rather than
+//! configured separately; the sealing key itself never leaves the sealer.
 
 use std::fmt;
 use std::fs;
@@ -16,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use ring::hkdf;
 use ring::rand::{SecureRandom, SystemRandom};
 
 /// Length of the sealing key in bytes (AES-256).
@@ -26,6 +31,9 @@ const FORMAT_V1: u8 = 1;
 const TAG_LEN: usize = 16;
 /// Domain separation for the additional authenticated data.
 const AAD_PREFIX: &[u8] = b"fjord-access-key-secret:v1:";
+/// HKDF salt for [`SecretSealer::derive_key`]: separates derived keys from any other use of the
+/// sealing key.
+const DERIVE_SALT: &[u8] = b"fjord-secret-sealer-derived-key:v1";
 
 /// Why sealing, unsealing or loading the key failed.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +91,8 @@ impl fmt::Debug for SecretString {
 #[derive(Clone)]
 pub struct SecretSealer {
     key: Arc<LessSafeKey>,
+    /// HKDF pseudo-random key extracted from the sealing key, for [`SecretSealer::derive_key`].
+    derive: hkdf::Prk,
     rng: SystemRandom,
 }
 
@@ -101,8 +111,26 @@ impl SecretSealer {
             UnboundKey::new(&AES_256_GCM, &key).expect("32-byte key is valid for AES-256");
         Self {
             key: Arc::new(LessSafeKey::new(unbound)),
+            derive: hkdf::Salt::new(hkdf::HKDF_SHA256, DERIVE_SALT).extract(&key),
             rng: SystemRandom::new(),
         }
+    }
+
+    /// A 256-bit key for `label`'s purpose, derived from the sealing key with HKDF-SHA-256: the
+    /// same on every process holding the same sealing key, unrelated across labels, and
+    /// revealing nothing about the sealing key. Labels should name their purpose and version
+    /// (e.g. `b"scram-mock-credential:v1"`).
+    pub fn derive_key(&self, label: &[u8]) -> [u8; KEY_LEN] {
+        let mut out = [0u8; KEY_LEN];
+        let info = [label];
+        // Invariant: HKDF-SHA-256 can expand up to 255 × 32 bytes; 32 are asked for, and
+        // `HKDF_SHA256` as the key type asks for exactly its 32-byte output length.
+        #[allow(clippy::expect_used)]
+        self.derive
+            .expand(&info, hkdf::HKDF_SHA256)
+            .and_then(|okm| okm.fill(&mut out))
+            .expect("HKDF-SHA-256 expands to 32 bytes");
+        out
     }
 
     /// Loads the key from `path`, or creates the file with a fresh random key (mode 0600) if it
@@ -323,6 +351,18 @@ mod tests {
         for len in 0..sealed.len() {
             assert!(sealer.unseal("AKIA1", &sealed[..len]).is_err());
         }
+    }
+
+    #[test]
+    fn derived_keys_are_stable_per_sealing_key_and_label() {
+        let a = SecretSealer::from_key([7; 32]);
+        let same = SecretSealer::from_key([7; 32]);
+        let other = SecretSealer::from_key([8; 32]);
+        let k = a.derive_key(b"scram-mock-credential:v1");
+        assert_eq!(k, same.derive_key(b"scram-mock-credential:v1"));
+        assert_ne!(k, a.derive_key(b"another-purpose:v1"));
+        assert_ne!(k, other.derive_key(b"scram-mock-credential:v1"));
+        assert_ne!(k, [7; 32], "never the sealing key itself");
     }
 
     #[test]

@@ -5,8 +5,8 @@
 //! `kafka-cluster:AlterCluster` (create, delete) or `DescribeCluster` (describe) when they are IAM
 //! principals, and ALTER / DESCRIBE on the CLUSTER resource by ACL otherwise — checked here for
 //! the whole request, answered with CLUSTER_AUTHORIZATION_FAILED in each result. This process's
-//! ACL cache is dropped after a change; other gateways see a delete at the next auth-epoch poll
-//! (deletes raise the epoch) and an addition within the cache TTL.
+//! ACL cache is dropped after a change; other gateways see additions and deletions alike at
+//! their next auth-epoch poll (about a second), because the store raises the epoch for both.
 
 use std::collections::BTreeMap;
 

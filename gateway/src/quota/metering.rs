@@ -9,8 +9,8 @@
 //!   at most a minute apart); otherwise 0, because several gateways serving a cluster would
 //!   each count its hours. A deployment with several gateways should derive them from the
 //!   cluster and topic records instead (not done yet).
-//! - `storage_byte_hours`: always 0 here: stored bytes are the storage nodes' to meter (not
-//!   done yet).
+//! - `storage_byte_hours`: always 0 here: each storage node writes it for the partitions it
+//!   owns, in records of source `storage-node/<node id>` (see `fjord_storage_node::metering`).
 //!
 //! The control plane sums the records of all sources per period. A record that fails to be
 //! written is retried at the next tick (the store keys records by cluster, source and period

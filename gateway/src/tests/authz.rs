@@ -432,7 +432,15 @@ async fn scram_login(
     user: &str,
     password: &str,
 ) -> Result<Client, SaslAuthenticateResponse> {
-    let mut c = env.client();
+    scram_login_with(env.client(), user, password).await
+}
+
+/// [`scram_login`] on the unauthenticated connection `c` (of any gateway).
+async fn scram_login_with(
+    mut c: Client,
+    user: &str,
+    password: &str,
+) -> Result<Client, SaslAuthenticateResponse> {
     let hs: SaslHandshakeResponse = c
         .call(
             ApiKey::SaslHandshake,
@@ -623,4 +631,82 @@ async fn scram_reauthentication_must_keep_the_principal() {
             other => panic!("unexpected {other:?}"),
         }
     }
+}
+
+#[tokio::test]
+async fn acl_creations_and_deletions_reach_another_gateway_at_its_next_epoch_poll() {
+    let env = Env::new(&["n1"]).await;
+    env.create_topic("payments", 1).await;
+    principal(
+        &env,
+        "user/alice",
+        &[],
+        "AKIAALICE00000000003",
+        Some("alice-pw"),
+    )
+    .await;
+    // A second gateway of the same deployment: same store and sealing key, its own caches.
+    let auth2 = Arc::new(Authenticator::new(
+        env.store.clone(),
+        SecretSealer::from_key([7; 32]),
+        AuthConfig {
+            region: "us-east-1".into(),
+            default_cluster: env.tenant.cluster.id,
+            max_clock_skew_ms: 5 * 60 * 1000,
+        },
+    ));
+    let mut config = GatewayConfig::new("gw2.us-east-1.fjord.test", 9092);
+    config.broker_id = 8;
+    let gw2 = Arc::new(
+        Gateway::new(
+            config,
+            env.store.clone(),
+            auth2,
+            Arc::new(TopicService::new(env.store.clone())),
+            Arc::new(MemDirectory(env.nodes.clone())),
+        )
+        .unwrap(),
+    );
+    let on_gw2 = Client {
+        gw: gw2.clone(),
+        session: Session::new(Uuid::from_u128(3)),
+        corr: 0,
+        now_ms: NOW,
+    };
+    let mut alice = scram_login_with(on_gw2, "alice", "alice-pw")
+        .await
+        .ok()
+        .unwrap();
+    // Refused, and gateway 2 now caches the cluster's (empty) ACL list.
+    assert_eq!(produce_code(&mut alice, "payments").await.0, 29);
+    gw2.auth.poll_auth_epoch().await.unwrap();
+
+    // Gateway 1 grants alice Write.
+    let mut dev = env.authed().await;
+    let create =
+        CreateAclsRequest::default().with_creations(vec![acl(2, "payments", "User:alice", 4)]);
+    let created: CreateAclsResponse = dev.call(ApiKey::CreateAcls, 3, &create).await;
+    assert_eq!(created.results[0].error_code, 0);
+    // Until gateway 2 polls, its cached list still refuses (so the poll is what applies it)…
+    assert_eq!(produce_code(&mut alice, "payments").await.0, 29);
+    // … and its next poll (every second in production) sees the raised epoch.
+    assert!(
+        gw2.auth.poll_auth_epoch().await.unwrap(),
+        "an ACL creation raises the auth epoch"
+    );
+    assert_eq!(produce_code(&mut alice, "payments").await.0, 0);
+
+    // A deletion on gateway 1 takes effect on gateway 2 the same way.
+    let delete = DeleteAclsRequest::default().with_filters(vec![DeleteAclsFilter::default()
+        .with_resource_type_filter(2)
+        .with_resource_name_filter(Some(StrBytes::from_static_str("payments")))
+        .with_principal_filter(None)
+        .with_host_filter(None)
+        .with_pattern_type_filter(1)
+        .with_operation(1)
+        .with_permission_type(1)]);
+    let deleted: DeleteAclsResponse = dev.call(ApiKey::DeleteAcls, 2, &delete).await;
+    assert_eq!(deleted.filter_results[0].matching_acls.len(), 1);
+    assert!(gw2.auth.poll_auth_epoch().await.unwrap());
+    assert_eq!(produce_code(&mut alice, "payments").await.0, 29);
 }

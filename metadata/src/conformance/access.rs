@@ -148,11 +148,22 @@ pub(super) async fn acls(s: Store) {
         "topic|orders|literal|User:bob|*|read|allow".to_string(),
         "group|app|prefixed|User:*|*|all|allow".to_string(),
     ];
+    let before_create = s.auth_epoch().await.expect("epoch");
     assert_eq!(s.create_acls(a, &bindings).await.expect("create"), 2);
+    let after_create = s.auth_epoch().await.expect("epoch");
+    assert!(
+        after_create > before_create,
+        "a new binding raises the epoch"
+    );
     assert_eq!(
         s.create_acls(a, &bindings[..1]).await.expect("again"),
         0,
         "a stored binding is kept once"
+    );
+    assert_eq!(
+        s.auth_epoch().await.expect("epoch"),
+        after_create,
+        "re-creating a stored binding changes nothing"
     );
     s.create_acls(b, &bindings[..1])
         .await

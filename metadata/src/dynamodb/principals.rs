@@ -249,7 +249,10 @@ impl DynamoStore {
             let mut item = record_item(keys::cluster(cluster_id), keys::acl(b), &())?;
             item.insert("b".to_string(), s(b.clone()));
             let put = keys::put(&self.table, item, Some("attribute_not_exists(pk)"), &[])?;
-            if let TxOutcome::Applied = self.transact("create_acls", vec![put]).await? {
+            // In the same transaction, so the epoch rises exactly when a binding is new (a
+            // Deny binding takes access away; an Allow must reach every gateway within a poll).
+            let items = vec![put, self.auth_epoch_bump()?];
+            if let TxOutcome::Applied = self.transact("create_acls", items).await? {
                 added += 1;
             }
         }

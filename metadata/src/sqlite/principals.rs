@@ -205,6 +205,11 @@ pub(super) fn create_acls(
             params![cluster_id.to_string(), b],
         )?;
     }
+    // A new binding can grant access (or, as a Deny, take it away): gateways must drop their
+    // cached ACLs within a poll, not after their cache TTL.
+    if added > 0 {
+        bump_auth_epoch(conn)?;
+    }
     Ok(added)
 }
 

@@ -2,8 +2,9 @@
 //! credential), what a cluster is (its ARN parts) and which Kafka ACLs it has.
 //!
 //! Entries live until the auth epoch changes ([`super::Authenticator::poll_auth_epoch`] drops
-//! them all) and at most [`ACCESS_TTL`], so that changes which grant access (a new policy, a new
-//! ACL: these do not raise the epoch) are seen within that time too.
+//! them all) and at most [`ACCESS_TTL`], so that changes which grant access without raising the
+//! epoch (a new principal or policy) are seen within that time too. ACL creations and deletions
+//! both raise the epoch.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -482,3 +482,54 @@ async fn plain_checks_the_secret() {
     let e = plain(&h.auth, "AKIANOPE", SECRET, T0_MS).await.unwrap_err();
     assert!(matches!(e, AuthError::UnknownAccessKey(_)), "{e}");
 }
+
+/// The server-first message a fresh SCRAM exchange under `auth` sends for unknown `user`.
+fn unknown_user_server_first(auth: &Authenticator, user: &str) -> String {
+    let mut server = crate::scram::ScramServer::new(
+        &[3; crate::scram::SERVER_NONCE_LEN],
+        auth.scram_mock_secret(),
+    );
+    let looked_up = server
+        .client_first(format!("n,,n={user},r=clientnonce").as_bytes())
+        .unwrap()
+        .to_owned();
+    assert_eq!(looked_up, user);
+    String::from_utf8(server.server_first(None).unwrap()).unwrap()
+}
+
+/// The `s=` (salt) and `i=` (iterations) fields of a server-first message.
+fn salt_and_iterations(server_first: &str) -> String {
+    server_first
+        .split(',')
+        .filter(|f| f.starts_with("s=") || f.starts_with("i="))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[tokio::test]
+async fn unknown_scram_users_get_the_same_mock_salt_on_every_gateway_of_a_deployment() {
+    let h = harness().await;
+    let config = h.auth.config().clone();
+    let gateway = |key: [u8; 32]| {
+        Authenticator::new(h.store.clone(), SecretSealer::from_key(key), config.clone())
+    };
+    // Two gateways of one deployment share the (KMS-unwrapped) sealing key.
+    let (a, b, other_deployment) = (gateway([5; 32]), gateway([5; 32]), gateway([6; 32]));
+    let salt = salt_and_iterations(&unknown_user_server_first(&a, "ghost"));
+    assert!(salt.contains("s=") && salt.contains("i=4096"), "{salt}");
+    assert_eq!(
+        salt,
+        salt_and_iterations(&unknown_user_server_first(&b, "ghost")),
+        "the mock salt must not tell gateways (and so unknown users) apart"
+    );
+    assert_ne!(
+        salt,
+        salt_and_iterations(&unknown_user_server_first(&a, "ghost2")),
+        "each unknown user has its own salt, like real users"
+    );
+    assert_ne!(
+        salt,
+        salt_and_iterations(&unknown_user_server_first(&other_deployment, "ghost")),
+        "another sealing key gives other salts"
+    );
+}
