@@ -19,7 +19,8 @@
 //!   [`config`]: [`ControlPlaneConfig`]; [`routes`]: the route table.
 //! - [`sigv4`]: SigV4 header-signature verification; [`authz`]: the [`authz::Caller`] and its
 //!   policy checks; [`error`]: [`ApiError`] and its mapping to AWS error shapes.
-//! - Operations: [`msk`] (clusters), [`topics`], [`principals`], [`keys`], [`sts`], [`usage`]
+//! - Operations: [`msk`] (clusters), [`topics`], [`principals`] (with [`trust`]: role trust
+//!   policies), [`keys`], [`sts`], [`usage`]
 //!   (settings and usage), [`openapi`].
 //! - `request` (handler context and JSON helpers), [`time`] (date formats).
 //!
@@ -42,6 +43,7 @@ pub mod sigv4;
 pub mod sts;
 pub mod time;
 pub mod topics;
+pub mod trust;
 pub mod usage;
 
 pub use config::{ConfigError, ControlPlaneConfig};

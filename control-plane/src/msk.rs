@@ -258,7 +258,9 @@ pub(crate) async fn list_clusters(State(state): State<AppState>, req: Req) -> Ap
 
 /// `DELETE /v1/clusters/{clusterArn}`: deletes the cluster and everything in it, as MSK does:
 /// its topics (through the topic service, the path Kafka's DeleteTopics takes), committed group
-/// offsets, ACLs and limit overrides, then the cluster.
+/// offsets, ACLs and limit overrides, then the cluster. Its topic deletions are not charged to
+/// the partition mutation quota: deleting a cluster is not a Kafka admin request, and a cluster
+/// with more partitions than one window allows must still be deletable in one call.
 pub(crate) async fn delete_cluster(State(state): State<AppState>, req: Req) -> ApiResult<Response> {
     let (cluster, cref) = authorized_cluster(&state, &req, "kafka:DeleteCluster").await?;
     if let Some(version) = req.query("currentVersion") {

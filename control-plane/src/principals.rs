@@ -4,7 +4,8 @@
 //! IAM actions, on `arn:aws:iam::<account>:user/<name>` (or `role/<name>`):
 //! `iam:CreateUser`/`CreateRole`, `GetUser`/`GetRole`, `DeleteUser`/`DeleteRole`,
 //! `PutUserPolicy`/`PutRolePolicy`, `DeleteUserPolicy`/`DeleteRolePolicy`; `iam:ListUsers` /
-//! `iam:ListRoles` on `*`. A SCRAM password is the Kafka login password of a user, so setting
+//! `iam:ListRoles` on `*`; a role's trust policy ([`crate::trust`]) is set at creation or with
+//! `iam:UpdateAssumeRolePolicy`. A SCRAM password is the Kafka login password of a user, so setting
 //! and removing it are `iam:UpdateLoginProfile` and `iam:DeleteLoginProfile`.
 //!
 //! Changes are conditional on the principal's version (re-read and retried a few times when
@@ -27,6 +28,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::request::{json, parse_json, Req};
 use crate::server::{AppState, Inner};
 use crate::time::format_iso8601;
+use crate::trust;
 
 /// Attempts of a read-modify-write of a principal before answering Conflict.
 const UPDATE_ATTEMPTS: usize = 3;
@@ -165,11 +167,16 @@ async fn update(
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct CreateRequest {
     name: Option<String>,
+    /// A role's trust policy (IAM's `AssumeRolePolicyDocument`); its own account by default.
+    assume_role_policy_document: Option<Value>,
 }
 
-/// `POST /v1/principals` with `{"name": "user/<name>"}` or `{"name": "role/<name>"}`.
+/// `POST /v1/principals` with `{"name": "user/<name>"}` or `{"name": "role/<name>"}`; a role
+/// may carry its trust policy as `assumeRolePolicyDocument` (default: trust its own account,
+/// see [`crate::trust`]).
 pub(crate) async fn create(
     State(state): State<AppState>,
     req: Req,
@@ -185,6 +192,18 @@ pub(crate) async fn create(
     let named = Named::new(&req.caller.account_id, Kind::parse(kind)?, name)?;
     req.caller
         .require(&named.kind.action("Create", ""), &named.arn)?;
+    let trust_document = match named.kind {
+        Kind::Role => Some(
+            trust::document_from_request(input.assume_role_policy_document)?
+                .unwrap_or_else(|| trust::default_document(&req.caller.account_id)),
+        ),
+        Kind::User if input.assume_role_policy_document.is_some() => {
+            return Err(ApiError::BadRequest(
+                "assumeRolePolicyDocument is for roles only".into(),
+            ))
+        }
+        Kind::User => None,
+    };
     let principal = Principal {
         account_id: req.caller.account_id.clone(),
         name: named.stored.clone(),
@@ -203,8 +222,35 @@ pub(crate) async fn create(
         }
         Err(e) => return Err(e.into()),
     }
+    if let Some(document) = &trust_document {
+        // Always written, so that a record left by a deleted role of the same name is replaced.
+        let written = trust::store_document(
+            state.store.as_ref(),
+            &req.caller.account_id,
+            name,
+            document,
+            req.now_ms,
+        )
+        .await;
+        if let Err(e) = written {
+            // A role whose requested trust policy is not in place must not stay assumable
+            // under the default one.
+            if let Err(undo) = state
+                .store
+                .delete_principal(&req.caller.account_id, &named.stored)
+                .await
+            {
+                tracing::error!(principal = %named.stored, error = %undo, "removing a role whose trust policy could not be stored");
+            }
+            return Err(e);
+        }
+    }
     tracing::info!(principal = %named.stored, "principal created");
-    json(&summary(&req.caller.account_id, &principal))
+    let mut out = summary(&req.caller.account_id, &principal);
+    if let Some(document) = trust_document {
+        out["assumeRolePolicyDocument"] = Value::String(document);
+    }
+    json(&out)
 }
 
 /// `GET /v1/principals[?kind=user|role]`: the users the caller may list (`iam:ListUsers`) and
@@ -244,6 +290,11 @@ pub(crate) async fn get(State(state): State<AppState>, req: Req) -> ApiResult<Re
     let p = load(&state, &req.caller.account_id, &named).await?;
     let mut out = summary(&req.caller.account_id, &p);
     out["policies"] = json!(p.policies);
+    if let Some(role_name) = named.stored.strip_prefix("role/") {
+        out["assumeRolePolicyDocument"] = Value::String(
+            trust::load_document(state.store.as_ref(), &req.caller.account_id, role_name).await?,
+        );
+    }
     json(&out)
 }
 
@@ -265,6 +316,11 @@ pub(crate) async fn delete(State(state): State<AppState>, req: Req) -> ApiResult
         .store
         .delete_principal(&req.caller.account_id, &named.stored)
         .await?;
+    // After the role: a failure here leaves a record nothing reads until a role of the same
+    // name is created, which replaces it.
+    if let Some(role_name) = named.stored.strip_prefix("role/") {
+        trust::remove(state.store.as_ref(), &req.caller.account_id, role_name).await?;
+    }
     tracing::info!(principal = %named.stored, deleted_keys, "principal deleted");
     json(&json!({ "name": named.stored, "deletedAccessKeys": deleted_keys }))
 }
@@ -332,6 +388,40 @@ pub(crate) async fn delete_policy(State(state): State<AppState>, req: Req) -> Ap
     .await?;
     tracing::info!(principal = %named.stored, policy = %policy_name, "policy deleted");
     json(&summary(&req.caller.account_id, &stored))
+}
+
+/// `PUT /v1/principals/role/{name}/trust-policy` with `{"policyDocument": …}`: replaces a
+/// role's trust policy (IAM's UpdateAssumeRolePolicy, action `iam:UpdateAssumeRolePolicy`).
+pub(crate) async fn put_trust_policy(
+    State(state): State<AppState>,
+    req: Req,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let named = Named::from_path(&req)?;
+    let Some(role_name) = named.stored.strip_prefix("role/") else {
+        return Err(ApiError::BadRequest(
+            "only roles have trust policies; users are not assumed".into(),
+        ));
+    };
+    req.caller
+        .require("iam:UpdateAssumeRolePolicy", &named.arn)?;
+    let input: PutPolicyRequest = parse_json(&body)?;
+    let document = trust::document_from_request(input.policy_document)?.ok_or_else(|| {
+        ApiError::BadRequest("policyDocument is required: the role's trust policy".into())
+    })?;
+    let p = load(&state, &req.caller.account_id, &named).await?;
+    trust::store_document(
+        state.store.as_ref(),
+        &req.caller.account_id,
+        role_name,
+        &document,
+        req.now_ms,
+    )
+    .await?;
+    tracing::info!(principal = %named.stored, "trust policy put");
+    let mut out = summary(&req.caller.account_id, &p);
+    out["assumeRolePolicyDocument"] = Value::String(document);
+    json(&out)
 }
 
 #[derive(Deserialize)]

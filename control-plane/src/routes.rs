@@ -156,6 +156,12 @@ pub(crate) fn routes() -> Vec<Route> {
         ),
         route!(
             PUT,
+            "/v1/principals/{kind}/{name}/trust-policy",
+            "UpdateAssumeRolePolicy",
+            principals::put_trust_policy
+        ),
+        route!(
+            PUT,
             "/v1/principals/{kind}/{name}/scram",
             "PutScramCredential",
             principals::put_scram

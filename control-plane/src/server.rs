@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use fjord_gateway::topics::TopicService;
 use fjord_metadata::MetadataStore;
-use fjord_tenancy::quota::{ClusterLimits, RateLimiter};
+use fjord_tenancy::quota::{ClusterLimits, ClusterQuotas};
 use fjord_tenancy::SecretSealer;
 use moka::future::Cache;
 use tokio::net::TcpListener;
@@ -54,9 +54,9 @@ pub(crate) struct Inner {
     pub sealer: SecretSealer,
     pub topics: Arc<TopicService>,
     pub clock: Clock,
-    /// Topic-admin rate limiters per cluster (the gateway's topic-admin quota, enforced here for
-    /// HTTP topic changes), built from the cluster's settings.
-    admin_limiters: Cache<Uuid, Arc<RateLimiter>>,
+    /// Per cluster, the quotas HTTP topic changes take (the topic-admin request rate and the
+    /// partition mutation quota), built from the cluster's settings.
+    admin_quotas: Cache<Uuid, Arc<ClusterQuotas>>,
     concurrency: Arc<Semaphore>,
     /// The route table (a few dozen entries: a scan per request is cheaper than hashing).
     specs: Vec<RouteSpec>,
@@ -107,7 +107,7 @@ impl ControlPlane {
             sealer,
             topics,
             clock,
-            admin_limiters: Cache::builder()
+            admin_quotas: Cache::builder()
                 .max_capacity(100_000)
                 .time_to_idle(Duration::from_secs(600))
                 .build(),
@@ -287,31 +287,84 @@ async fn authenticate_and_run(
 }
 
 impl Inner {
-    /// Takes one topic-admin request from the cluster's budget (429 when it is spent).
-    pub(crate) async fn admit_topic_admin(&self, cluster_id: Uuid, now_ms: i64) -> ApiResult<()> {
+    /// The admin quotas of a cluster, built from its settings on first use.
+    async fn admin_quotas(&self, cluster_id: Uuid, now_ms: i64) -> ApiResult<Arc<ClusterQuotas>> {
         let store = Arc::clone(&self.store);
-        let limiter = self
-            .admin_limiters
+        self.admin_quotas
             .try_get_with(cluster_id, async move {
                 let limits = cluster_limits(store.as_ref(), cluster_id).await?;
-                Ok::<_, ApiError>(Arc::new(RateLimiter::new(
-                    limits.topic_admin_requests_per_sec,
-                    1000,
-                    now_ms,
-                )))
+                Ok::<_, ApiError>(Arc::new(ClusterQuotas::new(limits, now_ms)))
             })
             .await
-            .map_err(|e| ApiError::Unavailable(format!("reading cluster limits: {e}")))?;
-        limiter.try_acquire(now_ms, 1).map_err(|wait_ms| {
+            .map_err(|e| ApiError::Unavailable(format!("reading cluster limits: {e}")))
+    }
+
+    /// Takes one topic-admin request from the cluster's budget (429 when it is spent).
+    pub(crate) async fn admit_topic_admin(&self, cluster_id: Uuid, now_ms: i64) -> ApiResult<()> {
+        let quotas = self.admin_quotas(cluster_id, now_ms).await?;
+        quotas.topic_admin.try_acquire(now_ms, 1).map_err(|wait_ms| {
             ApiError::TooManyRequests(format!(
-                "topic-admin request rate of this cluster exceeded; retry in {wait_ms} ms"
+                "topic-admin request rate of this cluster ({} per second) exceeded; retry in {wait_ms} ms",
+                quotas.limits().topic_admin_requests_per_sec
             ))
         })
     }
 
-    /// Forgets a cluster's limiter so the next request reads its (changed) settings.
+    /// Before creating or deleting partitions: the cluster's partition mutation quota (KIP-599,
+    /// MSK Serverless's 250 partitions per 5 minutes) with Kafka's strict semantics, as the
+    /// gateway applies it to CreateTopics v6+, CreatePartitions v3+ and DeleteTopics v5+: refused
+    /// (429) while the bucket is in debt; otherwise admitted whole, and charged with
+    /// [`MutationPermit::record`] once the change succeeded (so a refusal for another reason
+    /// costs nothing, and one large topic can still be created).
+    pub(crate) async fn admit_partition_mutation(
+        &self,
+        cluster_id: Uuid,
+        now_ms: i64,
+    ) -> ApiResult<MutationPermit> {
+        let quotas = self.admin_quotas(cluster_id, now_ms).await?;
+        let wait_ms = quotas.partition_mutations.throttle_ms(now_ms);
+        if wait_ms > 0 {
+            let limits = quotas.limits();
+            return Err(ApiError::TooManyRequests(format!(
+                "the cluster's partition mutation quota of {} partitions created or deleted per \
+                 {} is exhausted (THROTTLING_QUOTA_EXCEEDED); retry in {wait_ms} ms",
+                limits.partition_mutations_per_window,
+                window(limits.partition_mutation_window_ms)
+            )));
+        }
+        Ok(MutationPermit { quotas })
+    }
+
+    /// Forgets a cluster's quotas so the next request reads its (changed) settings.
     pub(crate) async fn forget_limits(&self, cluster_id: Uuid) {
-        self.admin_limiters.invalidate(&cluster_id).await;
+        self.admin_quotas.invalidate(&cluster_id).await;
+    }
+}
+
+/// An admitted partition mutation; see [`Inner::admit_partition_mutation`].
+pub(crate) struct MutationPermit {
+    quotas: Arc<ClusterQuotas>,
+}
+
+impl MutationPermit {
+    /// Charges the partitions created or deleted.
+    pub(crate) fn record(&self, now_ms: i64, partitions: i32) {
+        let debt_ms = self
+            .quotas
+            .partition_mutations
+            .record(now_ms, u64::try_from(partitions).unwrap_or(0));
+        if debt_ms > 0 {
+            tracing::debug!(debt_ms, "partition mutation quota in debt");
+        }
+    }
+}
+
+/// A window as MSK states it: whole seconds when it is, else milliseconds (the gateway's text).
+fn window(ms: u64) -> String {
+    if ms.is_multiple_of(1000) {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{ms} ms")
     }
 }
 

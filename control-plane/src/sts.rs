@@ -1,13 +1,15 @@
 //! STS at `POST /` (query protocol, form body, SigV4 service `sts`, XML answers), so that
 //! `boto3.client("sts", endpoint_url=…)` works: `AssumeRole` and `GetCallerIdentity`.
 //!
-//! AssumeRole hands out temporary credentials for a role of the caller's account: an access
-//! key (`ASIA…`, principal `role/<name>`, `expires_ms` set), its secret, and a session token
-//! minted by `fjord_tenancy::session`. The caller needs `sts:AssumeRole` on the role's ARN
-//! (`arn:aws:iam::<account>:role/<name>`); there are no trust policies and no cross-account
-//! roles. Durations are 900..=43200 s (default 3600), at most 3600 s when the caller itself
-//! uses temporary credentials (role chaining, as in AWS). Expired temporary keys of the account
-//! are removed as new ones are issued.
+//! AssumeRole hands out temporary credentials for a role: an access key (`ASIA…`, principal
+//! `role/<name>` of the role's account, `expires_ms` set), its secret, and a session token
+//! minted by `fjord_tenancy::session`. Whether the caller may assume the role is IAM's
+//! two-sided decision between the caller's policies (`sts:AssumeRole` on the role's ARN,
+//! `arn:aws:iam::<account>:role/<name>`) and the role's trust policy; see [`crate::trust`] for
+//! the rules, including roles of other accounts that trust the caller. Refusals are STS's
+//! `AccessDenied` (403). Durations are 900..=43200 s (default 3600), at most 3600 s when the
+//! caller itself uses temporary credentials (role chaining, as in AWS). Expired temporary keys
+//! of the role's account are removed as new ones are issued.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -19,10 +21,12 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{ApiError, ApiResult};
 use crate::keys::issue_key;
-use crate::principals::{load, validate_name, Kind, Named};
+use crate::principals::{validate_name, Kind, Named};
 use crate::request::Req;
 use crate::server::{AppState, Inner};
 use crate::time::format_iso8601_seconds;
+use crate::trust::{self, TrustDecision, ASSUME_ROLE};
+use fjord_tenancy::policy::{eval, Decision};
 
 /// STS's API version.
 pub const STS_VERSION: &str = "2011-06-15";
@@ -150,7 +154,6 @@ fn role_id(role_arn: &str) -> String {
 }
 
 async fn assume_role(state: &Inner, req: &Req, form: &[(String, String)]) -> ApiResult<String> {
-    let account = &req.caller.account_id;
     let role_arn =
         field(form, "RoleArn").ok_or_else(|| ApiError::BadRequest("RoleArn is required".into()))?;
     let session_name = field(form, "RoleSessionName")
@@ -182,18 +185,9 @@ async fn assume_role(state: &Inner, req: &Req, form: &[(String, String)]) -> Api
             }
         },
     };
-    // Authorize on the ARN as given, before revealing whether the role exists.
-    req.caller.require("sts:AssumeRole", role_arn)?;
-    let prefix = format!("arn:aws:iam::{account}:role/");
-    let role_name = role_arn.strip_prefix(&prefix).ok_or_else(|| {
-        ApiError::Forbidden(format!(
-            "User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}: \
-             only roles of account {account} can be assumed",
-            req.caller.arn()
-        ))
-    })?;
-    let named = Named::new(account, Kind::Role, role_name)?;
-    load(state, account, &named).await?;
+    let (account, role_name) = authorize_assumption(state, req, role_arn).await?;
+    let account = account.as_str();
+    let named = Named::new(account, Kind::Role, &role_name)?;
 
     let expires_ms = req.now_ms.saturating_add(duration * 1000);
     let (key, secret) = issue_key(
@@ -223,10 +217,79 @@ async fn assume_role(state: &Inner, req: &Req, form: &[(String, String)]) -> Api
         format_iso8601_seconds(expires_ms),
         role_id(&named.arn),
         xml_escape(session_name),
-        xml_escape(role_name),
+        xml_escape(&role_name),
         xml_escape(session_name),
         xml_escape(&req.request_id),
     ))
+}
+
+/// Splits `arn:aws:iam::<account>:role/<name>`.
+fn parse_role_arn(role_arn: &str) -> Option<(&str, &str)> {
+    let (account, name) = role_arn
+        .strip_prefix("arn:aws:iam::")?
+        .split_once(":role/")?;
+    (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())).then_some((account, name))
+}
+
+/// IAM's two-sided decision for `sts:AssumeRole` on `role_arn` (see [`crate::trust`]): the
+/// caller's identity policies and the role's trust policy. Returns the role's account and name.
+///
+/// Every refusal is AccessDenied with one message whether or not the role exists, except that
+/// a caller of the role's account whose own policies allow the assumption learns that a role
+/// does not exist (NoSuchEntity), as it could with `iam:GetRole`.
+async fn authorize_assumption(
+    state: &Inner,
+    req: &Req,
+    role_arn: &str,
+) -> ApiResult<(String, String)> {
+    let caller = &req.caller;
+    let denied = |why: &str| {
+        ApiError::Forbidden(format!(
+            "User: {} is not authorized to perform: sts:AssumeRole on resource: {role_arn}{why}",
+            caller.arn()
+        ))
+    };
+    let identity = eval::evaluate(caller.policies.policies(), ASSUME_ROLE, role_arn);
+    if let Decision::ExplicitDeny(statement) = &identity {
+        return Err(denied(&format!(" with an explicit deny in {statement}")));
+    }
+    let identity_allows = identity.is_allowed();
+    let Some((account, role_name)) = parse_role_arn(role_arn) else {
+        return Err(denied(""));
+    };
+    validate_name("the role name", role_name, 64).map_err(|_| denied(""))?;
+    let same_account = account == caller.account_id;
+    let role = state
+        .store
+        .get_principal(account, &format!("role/{role_name}"))
+        .await?;
+    if role.is_none() {
+        return Err(if same_account && identity_allows {
+            ApiError::NotFound(format!("role {role_arn} does not exist"))
+        } else {
+            denied("")
+        });
+    }
+    let trust = trust::load(state.store.as_ref(), account, role_name).await?;
+    let allowed = match trust.evaluate(&caller.account_id, &caller.arn()) {
+        TrustDecision::Denied(statement) => {
+            return Err(denied(&format!(
+                " with an explicit deny in the role's trust policy ({statement})"
+            )))
+        }
+        TrustDecision::NotTrusted => {
+            return Err(denied(": the role's trust policy does not allow it"))
+        }
+        // A same-account trust statement naming the caller is enough on its own.
+        TrustDecision::AllowsPrincipal if same_account => true,
+        TrustDecision::AllowsPrincipal | TrustDecision::AllowsAccount => identity_allows,
+    };
+    if !allowed {
+        return Err(denied(
+            " because no identity-based policy allows the sts:AssumeRole action",
+        ));
+    }
+    Ok((account.to_string(), role_name.to_string()))
 }
 
 /// Removes (some of) the account's expired temporary keys; failures only cost a log line.

@@ -8,7 +8,11 @@
 //! MSK data-plane actions and prerequisites the gateway checks for those APIs
 //! (`kafka-cluster:CreateTopic`, `AlterTopic`, `AlterTopicDynamicConfiguration`, `DeleteTopic`,
 //! `DescribeTopic`, all needing `Connect`). Changes count against the cluster's topic-admin
-//! request rate (429 when exceeded). ListTopics shows only the topics the caller may describe,
+//! request rate, and partitions created (CreateTopic, UpdateTopic's `partitionCount`) or
+//! deleted (DeleteTopic) against its partition mutation quota (KIP-599, 250 per 5 minutes by
+//! default), with the strict semantics Kafka's CreateTopics v6+ / CreatePartitions v3+ /
+//! DeleteTopics v5+ get at the gateway: refused while the quota is in debt, with 429
+//! `TooManyRequestsException` naming the limit (the gateway answers THROTTLING_QUOTA_EXCEEDED). ListTopics shows only the topics the caller may describe,
 //! as Kafka's Metadata does.
 
 use std::collections::BTreeMap;
@@ -139,10 +143,14 @@ pub(crate) async fn create_topic(
     )
     .await?;
     state.admit_topic_admin(cluster.id, req.now_ms).await?;
+    let permit = state
+        .admit_partition_mutation(cluster.id, req.now_ms)
+        .await?;
     let info = state
         .topics
         .create_topic(cluster.id, &name, partitions, configs, false, req.now_ms)
         .await?;
+    permit.record(req.now_ms, info.topic.partitions);
     json(&json!({
         "topicArn": cref.topic_arn(&info.topic.name),
         "topicName": info.topic.name,
@@ -295,10 +303,19 @@ pub(crate) async fn update_topic(
             .await?;
     }
     if let Some(total) = input.partition_count {
-        state
+        let permit = state
+            .admit_partition_mutation(cluster.id, req.now_ms)
+            .await?;
+        let before = state.topics.get(cluster.id, &name).await?.partitions;
+        let info = state
             .topics
             .create_partitions(cluster.id, &name, total, false, req.now_ms)
             .await?;
+        // What this request added (a concurrent grow may have added some of it: then less).
+        permit.record(
+            req.now_ms,
+            info.topic.partitions.saturating_sub(before).max(0),
+        );
     }
     json(&json!({
         "topicArn": cref.topic_arn(&name),
@@ -317,7 +334,11 @@ pub(crate) async fn delete_topic(State(state): State<AppState>, req: Req) -> Api
     )
     .await?;
     state.admit_topic_admin(cluster.id, req.now_ms).await?;
-    state.topics.delete_topic(cluster.id, &name).await?;
+    let permit = state
+        .admit_partition_mutation(cluster.id, req.now_ms)
+        .await?;
+    let deleted = state.topics.delete_topic(cluster.id, &name).await?;
+    permit.record(req.now_ms, deleted.partitions);
     json(&json!({
         "topicArn": cref.topic_arn(&name),
         "topicName": name,
