@@ -63,9 +63,14 @@ module "gateways" {
   architecture   = var.architecture
   ami_id         = var.ami_id
   fjord_artifact = var.fjord_artifact
-  metadata_url   = module.data.metadata_url
-  table_arn      = module.data.table_arn
-  kms_key_arn    = module.data.kms_key_arn
+
+  metadata_url               = module.data.metadata_url
+  object_store_url           = module.data.object_store_url
+  table_arn                  = module.data.table_arn
+  bucket_arn                 = module.data.bucket_arn
+  object_prefix              = module.data.object_prefix
+  kms_key_arn                = module.data.kms_key_arn
+  secret_sealing_kms_key_arn = module.data.secret_sealing_kms_key_arn
 
   log_group_name         = module.observability.log_group_names["gateway"]
   log_group_arn          = module.observability.log_group_arns["gateway"]
@@ -99,6 +104,8 @@ module "storage_nodes" {
   bucket_arn       = module.data.bucket_arn
   object_prefix    = module.data.object_prefix
   kms_key_arn      = module.data.kms_key_arn
+
+  secret_sealing_kms_key_arn = module.data.secret_sealing_kms_key_arn
 
   log_group_name         = module.observability.log_group_names["storage-node"]
   log_group_arn          = module.observability.log_group_arns["storage-node"]
@@ -134,9 +141,14 @@ module "control_plane" {
   architecture   = var.architecture
   ami_id         = var.ami_id
   fjord_artifact = var.fjord_artifact
-  metadata_url   = module.data.metadata_url
-  table_arn      = module.data.table_arn
-  kms_key_arn    = module.data.kms_key_arn
+
+  metadata_url               = module.data.metadata_url
+  object_store_url           = module.data.object_store_url
+  table_arn                  = module.data.table_arn
+  bucket_arn                 = module.data.bucket_arn
+  object_prefix              = module.data.object_prefix
+  kms_key_arn                = module.data.kms_key_arn
+  secret_sealing_kms_key_arn = module.data.secret_sealing_kms_key_arn
 
   log_group_name         = module.observability.log_group_names["control-plane"]
   log_group_arn          = module.observability.log_group_arns["control-plane"]

@@ -24,8 +24,13 @@ output "table_name" {
 }
 
 output "kms_key_arn" {
-  description = "Customer-managed KMS key of the deployment."
+  description = "Customer-managed KMS key of the deployment's data (S3, DynamoDB, EBS, logs, SNS)."
   value       = module.data.kms_key_arn
+}
+
+output "secret_sealing_kms_key_arn" {
+  description = "KMS key wrapping the secret-sealing data key (FJORD_KMS_KEY_ID of every instance)."
+  value       = module.data.secret_sealing_kms_key_arn
 }
 
 output "metadata_url" {

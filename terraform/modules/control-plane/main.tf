@@ -23,6 +23,10 @@ locals {
   partition  = data.aws_partition.current.partition
   account_id = data.aws_caller_identity.current.account_id
 
+  # The wrapped secret-sealing key (fjord::sealing::WRAPPED_KEY_OBJECT under the object prefix).
+  sealing_key_object_key = "${var.object_prefix}/_fjord/secret-sealing.key"
+  sealing_key_object_arn = "${var.bucket_arn}/${local.sealing_key_object_key}"
+
   asg_name            = "${var.name}-control-plane"
   lifecycle_hook_name = "drain"
 
@@ -42,7 +46,6 @@ locals {
       FJORD_CONTROL_PLANE_ADDR = "0.0.0.0:${var.api_port}"
       FJORD_CONTROL_PLANE_URL  = local.url
       FJORD_METRICS_ADDR       = "0.0.0.0:${var.metrics_port}"
-      FJORD_KMS_KEY_ID         = var.kms_key_arn
       FJORD_BOOTSTRAP_BROKERS  = var.kafka_bootstrap_brokers
     },
     var.kafka_domain_name != null ? { FJORD_CLUSTER_DOMAIN = var.kafka_domain_name } : {},
@@ -284,11 +287,64 @@ data "aws_iam_policy_document" "this" {
     resources = [var.table_arn, "${var.table_arn}/index/*"]
   }
 
-  # The control plane issues access keys: it seals their secrets under a data key from KMS.
+  # The secret-sealing key (fjord/src/sealing.rs, README "Secret sealing"): one data key for the
+  # whole deployment, stored wrapped in the data bucket. The first instance to start generates it
+  # (GenerateDataKeyWithoutPlaintext) and creates the object (conditional PUT, If-None-Match);
+  # every start reads the object and Decrypts it. Both KMS calls carry this context, and the key
+  # policy refuses any other use of the key.
   statement {
-    sid       = "SealSecrets"
-    actions   = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"]
+    sid       = "SecretSealingKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKeyWithoutPlaintext"]
+    resources = [var.secret_sealing_kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:fjord"
+      values   = ["secret-sealing"]
+    }
+  }
+
+  statement {
+    sid       = "SecretSealingKeyObject"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = [local.sealing_key_object_arn]
+  }
+
+  # S3 answers a GET of a missing object with 404 (which tells the first start to create the
+  # key) only to a caller that may list the bucket, and with 403 otherwise, which would stop
+  # every first start. Listing is limited to that one key where the request names a prefix; the
+  # implied check behind a GET's 404 need not carry one, hence IfExists.
+  statement {
+    sid       = "FindSecretSealingKeyObject"
+    actions   = ["s3:ListBucket"]
+    resources = [var.bucket_arn]
+
+    condition {
+      test     = "StringEqualsIfExists"
+      variable = "s3:prefix"
+      values   = [local.sealing_key_object_key]
+    }
+  }
+
+  # The object is SSE-KMS with the data key (the bucket policy refuses anything else): S3 needs
+  # the caller's GenerateDataKey to write it and Decrypt to read it. The encryption context is the
+  # bucket's ARN with S3 bucket keys (on in the data module), the object's ARN without.
+  statement {
+    sid       = "KmsThroughS3ForSecretSealingKeyObject"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = [var.kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${local.region}.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:aws:s3:arn"
+      values   = [var.bucket_arn, local.sealing_key_object_arn]
+    }
   }
 
   statement {
@@ -376,24 +432,26 @@ resource "aws_launch_template" "this" {
   }
 
   user_data = base64encode(templatefile("${path.module}/../shared/bootstrap.sh.tftpl", {
-    role                     = "control-plane"
-    subcommand               = "control-plane"
-    artifact_bucket          = var.fjord_artifact != null ? var.fjord_artifact.bucket : ""
-    artifact_key             = var.fjord_artifact != null ? var.fjord_artifact.key : ""
-    artifact_sha256          = var.fjord_artifact != null ? var.fjord_artifact.sha256 : ""
-    binary_path              = var.binary_path
-    environment              = local.environment
-    setup_script             = "true"
-    dynamic_env_script       = "true"
-    terminate_script         = "true"
-    stop_timeout_seconds     = var.stop_timeout_seconds
-    asg_name                 = local.asg_name
-    lifecycle_hook_name      = local.lifecycle_hook_name
-    log_group_name           = var.log_group_name
-    metrics_log_group_name   = var.metrics_log_group_name
-    metrics_port             = var.metrics_port
-    metrics_namespace        = var.metrics_namespace
-    install_cloudwatch_agent = var.install_cloudwatch_agent
+    role                       = "control-plane"
+    subcommand                 = "control-plane"
+    artifact_bucket            = var.fjord_artifact != null ? var.fjord_artifact.bucket : ""
+    artifact_key               = var.fjord_artifact != null ? var.fjord_artifact.key : ""
+    artifact_sha256            = var.fjord_artifact != null ? var.fjord_artifact.sha256 : ""
+    binary_path                = var.binary_path
+    object_store_url           = var.object_store_url
+    secret_sealing_kms_key_arn = var.secret_sealing_kms_key_arn
+    environment                = local.environment
+    setup_script               = "true"
+    dynamic_env_script         = "true"
+    terminate_script           = "true"
+    stop_timeout_seconds       = var.stop_timeout_seconds
+    asg_name                   = local.asg_name
+    lifecycle_hook_name        = local.lifecycle_hook_name
+    log_group_name             = var.log_group_name
+    metrics_log_group_name     = var.metrics_log_group_name
+    metrics_port               = var.metrics_port
+    metrics_namespace          = var.metrics_namespace
+    install_cloudwatch_agent   = var.install_cloudwatch_agent
   }))
 
   tag_specifications {

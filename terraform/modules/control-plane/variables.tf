@@ -132,8 +132,28 @@ variable "stop_timeout_seconds" {
   default     = 60
 }
 
+variable "object_store_url" {
+  description = "FJORD_OBJECT_STORE: s3://<bucket>/<prefix>?region=...&sse_kms_key_id=... (from the data module). This role uses it only for the wrapped secret-sealing key (<prefix>/_fjord/secret-sealing.key)."
+  type        = string
+}
+
+variable "bucket_arn" {
+  description = "ARN of the data bucket; the role may read and create only <prefix>/_fjord/secret-sealing.key in it."
+  type        = string
+}
+
+variable "object_prefix" {
+  description = "Key prefix of Fjord's objects in the data bucket (from the data module)."
+  type        = string
+}
+
+variable "secret_sealing_kms_key_arn" {
+  description = "FJORD_KMS_KEY_ID: ARN of the KMS key wrapping the secret-sealing data key (from the data module). The role may call GenerateDataKeyWithoutPlaintext and Decrypt with it only under the encryption context fjord=secret-sealing."
+  type        = string
+}
+
 variable "kms_key_arn" {
-  description = "ARN of the KMS key: EBS encryption and sealing of access-key secrets (the control plane creates them)."
+  description = "ARN of the data KMS key: EBS encryption, and SSE-KMS of the secret-sealing key object in S3."
   type        = string
 }
 

@@ -1,6 +1,6 @@
-# Fjord's durable state: the customer-managed KMS key, the S3 bucket for tiered data, the
-# DynamoDB metadata table, and a bucket for access logs (S3 server access logs, load-balancer
-# access logs).
+# Fjord's durable state: the customer-managed KMS key for data, the KMS key wrapping the
+# secret-sealing data key, the S3 bucket for tiered data, the DynamoDB metadata table, and a
+# bucket for access logs (S3 server access logs, load-balancer access logs).
 #
 # The metadata table has exactly the key schema `fjord admin init-metadata` creates
 # (metadata/src/dynamodb/mod.rs, documented in metadata/README.md): table "<prefix>-metadata",
@@ -141,7 +141,7 @@ data "aws_iam_policy_document" "kms" {
 }
 
 resource "aws_kms_key" "this" {
-  description             = "Fjord ${var.name}: S3 tiered data, DynamoDB metadata, EBS volumes, logs, sealed secrets"
+  description             = "Fjord ${var.name}: S3 tiered data, DynamoDB metadata, EBS volumes, logs"
   enable_key_rotation     = true
   deletion_window_in_days = var.kms_deletion_window_days
   policy                  = data.aws_iam_policy_document.kms.json
@@ -154,6 +154,87 @@ resource "aws_kms_key" "this" {
 resource "aws_kms_alias" "this" {
   name          = "alias/fjord-${var.name}"
   target_key_id = aws_kms_key.this.key_id
+}
+
+# --- KMS: the secret-sealing key ------------------------------------------------------------------
+#
+# A key of its own for the data key that seals access-key secrets (fjord/src/sealing.rs): the
+# instances call GenerateDataKeyWithoutPlaintext once per deployment and Decrypt once per start,
+# always with the encryption context {"fjord": "secret-sealing"}. Separate from the data key so
+# that who may unwrap secrets is decided on its own: the data key is also used by S3, DynamoDB,
+# EBS (the Auto Scaling service-linked role may Decrypt with it), CloudWatch Logs and SNS, and
+# anyone granted it for data would otherwise be one Decrypt away from every secret. Here only
+# IAM policies of this account apply (the three roles' least-privilege statements), no AWS
+# service uses the key, and the key refuses any use without the sealing context.
+
+data "aws_iam_policy_document" "secret_sealing_kms" {
+  #checkov:skip=CKV_AWS_109:This is a KMS key policy: "Resource: *" means the key itself, and the only unconditioned kms:* grant is to the account root, which AWS requires so that IAM policies (the roles' least-privilege ones) take effect.
+  #checkov:skip=CKV_AWS_111:This is a KMS key policy: "Resource: *" means the key itself; the only other statements are key administration for the named admin roles and a Deny.
+  #checkov:skip=CKV_AWS_356:This is a KMS key policy: a key policy can only name "*" (the key it is attached to) as resource.
+  statement {
+    sid       = "AccountRootDelegatesToIam"
+    actions   = ["kms:*"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(var.kms_admin_role_arns) > 0 ? [1] : []
+
+    content {
+      sid = "KeyAdministrators"
+      actions = [
+        "kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*",
+        "kms:Revoke*", "kms:Disable*", "kms:Get*", "kms:Delete*", "kms:TagResource",
+        "kms:UntagResource", "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion",
+      ]
+      resources = ["*"]
+
+      principals {
+        type        = "AWS"
+        identifiers = var.kms_admin_role_arns
+      }
+    }
+  }
+
+  # The key wraps exactly one kind of thing: a cryptographic call without the sealing context is
+  # refused whoever makes it, so a broad IAM grant elsewhere in the account cannot turn it into a
+  # general-purpose key (StringNotEquals also matches a request that has no such context).
+  statement {
+    sid       = "OnlySecretSealing"
+    effect    = "Deny"
+    actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "StringNotEquals"
+      variable = "kms:EncryptionContext:fjord"
+      values   = ["secret-sealing"]
+    }
+  }
+}
+
+resource "aws_kms_key" "secret_sealing" {
+  description             = "Fjord ${var.name}: wraps the data key that seals access-key secrets (encryption context fjord=secret-sealing)"
+  enable_key_rotation     = true
+  deletion_window_in_days = var.kms_deletion_window_days
+  policy                  = data.aws_iam_policy_document.secret_sealing_kms.json
+
+  tags = merge(local.tags, { "fjord:purpose" = "secret-sealing" })
+}
+
+resource "aws_kms_alias" "secret_sealing" {
+  name          = "alias/fjord-${var.name}-secret-sealing"
+  target_key_id = aws_kms_key.secret_sealing.key_id
 }
 
 # --- Access-log bucket ----------------------------------------------------------------------------

@@ -1,11 +1,16 @@
 output "kms_key_arn" {
-  description = "ARN of the customer-managed KMS key (S3, DynamoDB, EBS, CloudWatch Logs, SNS, sealed secrets)."
+  description = "ARN of the customer-managed KMS key for data (S3, DynamoDB, EBS, CloudWatch Logs, SNS)."
   value       = aws_kms_key.this.arn
 }
 
 output "kms_key_id" {
   description = "ID of the KMS key."
   value       = aws_kms_key.this.key_id
+}
+
+output "secret_sealing_kms_key_arn" {
+  description = "ARN of the KMS key wrapping the secret-sealing data key (`fjord --kms-key-id`); usable only with the encryption context fjord=secret-sealing."
+  value       = aws_kms_key.secret_sealing.arn
 }
 
 output "bucket_name" {

@@ -76,7 +76,7 @@ variable "deletion_protection" {
 }
 
 variable "kms_deletion_window_days" {
-  description = "Waiting period before the KMS key is deleted after `terraform destroy` (7-30 days); the key can be restored during it."
+  description = "Waiting period before the KMS keys (data, secret sealing) are deleted after `terraform destroy` (7-30 days); they can be restored during it."
   type        = number
   default     = 30
 
@@ -87,7 +87,7 @@ variable "kms_deletion_window_days" {
 }
 
 variable "kms_admin_role_arns" {
-  description = "IAM principals (ARNs) allowed to administer the KMS key, besides the account root (whose IAM policies decide the rest)."
+  description = "IAM principals (ARNs) allowed to administer the KMS keys (data, secret sealing), besides the account root (whose IAM policies decide the rest)."
   type        = list(string)
   default     = []
 }

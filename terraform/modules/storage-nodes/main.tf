@@ -24,6 +24,9 @@ locals {
   partition  = data.aws_partition.current.partition
   account_id = data.aws_caller_identity.current.account_id
 
+  # The wrapped secret-sealing key (fjord::sealing::WRAPPED_KEY_OBJECT under the object prefix).
+  sealing_key_object_key = "${var.object_prefix}/_fjord/secret-sealing.key"
+
   azs                 = sort(keys(var.subnet_ids_by_az))
   asg_names           = { for az in local.azs : az => "${var.name}-storage-${az}" }
   lifecycle_hook_name = "drain"
@@ -41,9 +44,7 @@ locals {
   environment = merge(
     {
       FJORD_METADATA     = var.metadata_url
-      FJORD_OBJECT_STORE = var.object_store_url
       FJORD_METRICS_ADDR = "0.0.0.0:${var.metrics_port}"
-      FJORD_KMS_KEY_ID   = var.kms_key_arn
       # For the controller's AWS capacity provider and WAL hand-over.
       FJORD_DEPLOYMENT              = var.name
       FJORD_CAPACITY_PROVIDER       = "aws-autoscaling"
@@ -248,10 +249,38 @@ data "aws_iam_policy_document" "this" {
     }
   }
 
+  # The secret-sealing key (fjord/src/sealing.rs, README "Secret sealing"): one data key for the
+  # whole deployment, stored wrapped in the data bucket. The first instance to start generates it
+  # (GenerateDataKeyWithoutPlaintext) and creates the object (conditional PUT, If-None-Match);
+  # every start reads the object and Decrypts it. Both KMS calls carry this context, and the key
+  # policy refuses any other use of the key. Reading and writing the object (and SSE-KMS through
+  # S3) are already part of ReadWriteDataPrefix and KmsThroughS3.
   statement {
-    sid       = "UnsealSecrets"
-    actions   = ["kms:Decrypt"]
-    resources = [var.kms_key_arn]
+    sid       = "SecretSealingKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKeyWithoutPlaintext"]
+    resources = [var.secret_sealing_kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:fjord"
+      values   = ["secret-sealing"]
+    }
+  }
+
+  # S3 answers a GET of a missing object with 404 (which tells the first start to create the
+  # key) only to a caller that may list the bucket, and with 403 otherwise, which would stop
+  # every first start. Listing is limited to that one key where the request names a prefix; the
+  # implied check behind a GET's 404 need not carry one, hence IfExists.
+  statement {
+    sid       = "FindSecretSealingKeyObject"
+    actions   = ["s3:ListBucket"]
+    resources = [var.bucket_arn]
+
+    condition {
+      test     = "StringEqualsIfExists"
+      variable = "s3:prefix"
+      values   = [local.sealing_key_object_key]
+    }
   }
 
   statement {
@@ -472,24 +501,26 @@ resource "aws_launch_template" "this" {
   }
 
   user_data = base64encode(templatefile("${path.module}/../shared/bootstrap.sh.tftpl", {
-    role                     = "storage-node"
-    subcommand               = "storage-node"
-    artifact_bucket          = var.fjord_artifact != null ? var.fjord_artifact.bucket : ""
-    artifact_key             = var.fjord_artifact != null ? var.fjord_artifact.key : ""
-    artifact_sha256          = var.fjord_artifact != null ? var.fjord_artifact.sha256 : ""
-    binary_path              = var.binary_path
-    environment              = local.environment
-    setup_script             = file("${path.module}/wal-volume.sh")
-    dynamic_env_script       = local.dynamic_env_script
-    terminate_script         = var.wal_volume_delete_on_termination ? "true" : file("${path.module}/wal-release.sh")
-    stop_timeout_seconds     = var.drain_timeout_seconds
-    asg_name                 = local.asg_names[each.key]
-    lifecycle_hook_name      = local.lifecycle_hook_name
-    log_group_name           = var.log_group_name
-    metrics_log_group_name   = var.metrics_log_group_name
-    metrics_port             = var.metrics_port
-    metrics_namespace        = var.metrics_namespace
-    install_cloudwatch_agent = var.install_cloudwatch_agent
+    role                       = "storage-node"
+    subcommand                 = "storage-node"
+    artifact_bucket            = var.fjord_artifact != null ? var.fjord_artifact.bucket : ""
+    artifact_key               = var.fjord_artifact != null ? var.fjord_artifact.key : ""
+    artifact_sha256            = var.fjord_artifact != null ? var.fjord_artifact.sha256 : ""
+    binary_path                = var.binary_path
+    object_store_url           = var.object_store_url
+    secret_sealing_kms_key_arn = var.secret_sealing_kms_key_arn
+    environment                = local.environment
+    setup_script               = file("${path.module}/wal-volume.sh")
+    dynamic_env_script         = local.dynamic_env_script
+    terminate_script           = var.wal_volume_delete_on_termination ? "true" : file("${path.module}/wal-release.sh")
+    stop_timeout_seconds       = var.drain_timeout_seconds
+    asg_name                   = local.asg_names[each.key]
+    lifecycle_hook_name        = local.lifecycle_hook_name
+    log_group_name             = var.log_group_name
+    metrics_log_group_name     = var.metrics_log_group_name
+    metrics_port               = var.metrics_port
+    metrics_namespace          = var.metrics_namespace
+    install_cloudwatch_agent   = var.install_cloudwatch_agent
   }))
 
   tag_specifications {

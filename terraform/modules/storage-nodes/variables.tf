@@ -143,8 +143,13 @@ variable "object_prefix" {
   type        = string
 }
 
+variable "secret_sealing_kms_key_arn" {
+  description = "FJORD_KMS_KEY_ID: ARN of the KMS key wrapping the secret-sealing data key (from the data module). The role may call GenerateDataKeyWithoutPlaintext and Decrypt with it only under the encryption context fjord=secret-sealing."
+  type        = string
+}
+
 variable "kms_key_arn" {
-  description = "ARN of the KMS key: SSE-KMS on S3, EBS encryption (including attaching a failed node's volume), sealed secrets."
+  description = "ARN of the data KMS key: SSE-KMS on S3, EBS encryption (including attaching a failed node's volume)."
   type        = string
 }
 
