@@ -276,6 +276,10 @@ pub struct DevArgs {
     /// The control plane.
     #[command(flatten)]
     pub control: ControlPlaneFlags,
+    /// Send the gateway's calls to the storage node over QUIC on loopback, as separate gateway
+    /// and node processes do, instead of calling it in-process (to measure that hop).
+    #[arg(long, env = "FJORD_DEV_NODE_OVER_QUIC")]
+    pub node_over_quic: bool,
 }
 
 /// `fjord gateway`.

@@ -13,8 +13,10 @@ use fjord_gateway::{ListenerConfig, SaslFamily, TlsSettings};
 use fjord_metadata::counting::CountingStore;
 use fjord_metadata::{DynamoStore, MetadataStore, NodeInfo, SqliteStore};
 use fjord_storage_node::counting_objects::CountingObjectStore;
+use fjord_storage_node::local::WithLocalNode;
 use fjord_storage_node::rpc::{NodeIdentity, QuicNodeDirectory, RpcServer};
 use fjord_storage_node::NodeConfig;
+use fjord_storage_node::NodeDirectory;
 use fjord_storage_node::StorageNode;
 use fjord_tenancy::bootstrap::{ensure_dev_tenant, DevTenant};
 use fjord_tenancy::secrets::SecretSealer;
@@ -299,6 +301,7 @@ fn open_object_store(
 
 /// A running storage node.
 struct RunningNode {
+    id: String,
     node: Arc<StorageNode>,
     rpc: tokio::task::JoinHandle<()>,
     heartbeat: tokio::task::JoinHandle<()>,
@@ -362,16 +365,20 @@ async fn start_node(
     });
     let rpc = tokio::spawn(server.serve(stop));
     Ok(RunningNode {
+        id: flags.node_id.clone(),
         node,
         rpc,
         heartbeat,
     })
 }
 
+/// Binds the gateway's Kafka listener; `local` is a storage node in this process, called
+/// directly instead of over QUIC.
 async fn bind_gateway(
     state: &State,
     flags: &GatewayFlags,
     tenant: &DevTenant,
+    local: Option<&RunningNode>,
 ) -> Result<(Arc<Gateway>, TcpListener)> {
     let listener = TcpListener::bind(flags.kafka_addr)
         .await
@@ -403,7 +410,6 @@ async fn bind_gateway(
     config.broker_id = flags.broker_id;
     config.max_frame_bytes = flags.max_frame_bytes;
     config.max_connections = flags.max_connections;
-    config.metering_period = Duration::from_millis(flags.metering_period_ms);
     config.gateway_id = format!("gateway-{}", flags.broker_id);
     // One gateway per dev process: it may meter cluster- and partition-hours.
     config.meter_cluster_hours = true;
@@ -421,7 +427,11 @@ async fn bind_gateway(
         plain.advertised_port = Some(port);
         config.listeners = std::iter::once(plain).chain(tls).collect();
     }
-    let nodes = QuicNodeDirectory::new(state.store.clone()).context("starting the QUIC client")?;
+    let quic = QuicNodeDirectory::new(state.store.clone()).context("starting the QUIC client")?;
+    let nodes: Arc<dyn NodeDirectory> = match local {
+        Some(n) => Arc::new(WithLocalNode::new(n.id.clone(), n.node.clone(), quic)),
+        None => Arc::new(quic),
+    };
     let topic_config = TopicServiceConfig {
         max_partitions_per_cluster: flags.max_partitions_per_cluster,
         ..TopicServiceConfig::default()
@@ -432,14 +442,8 @@ async fn bind_gateway(
     let topics = Arc::new(TopicService::with_config(state.store.clone(), topic_config));
     // One gateway per process: a second set would be a bug, and the first keeps counting.
     let _ = state.counters.topics.set(topics.clone());
-    let gateway = Gateway::new(
-        config,
-        state.store.clone(),
-        Arc::new(auth),
-        topics,
-        Arc::new(nodes),
-    )
-    .context("gateway settings")?;
+    let gateway = Gateway::new(config, state.store.clone(), Arc::new(auth), topics, nodes)
+        .context("gateway settings")?;
     Ok((Arc::new(gateway), listener))
 }
 
@@ -546,7 +550,7 @@ kcat (PLAIN: username = access key id, password = secret from the credentials fi
 /// requests before returning.
 async fn serve_gateway(state: &State, flags: &GatewayFlags, shutdown: Shutdown) -> Result<()> {
     let tenant = state.dev_tenant().await?;
-    let (gateway, listener) = bind_gateway(state, flags, &tenant).await?;
+    let (gateway, listener) = bind_gateway(state, flags, &tenant, None).await?;
     print_banner(&listener, state, &tenant);
     serve_kafka(gateway, listener, shutdown).await
 }
@@ -592,7 +596,10 @@ pub async fn run_dev(args: DevArgs) -> Result<()> {
     })
     .await?;
     let tenant = state.dev_tenant().await?;
-    let (gateway, listener) = bind_gateway(&state, &args.gateway, &tenant).await?;
+    // In one process the gateway calls its node directly, unless asked to measure the QUIC
+    // hop that separate gateways and nodes take.
+    let local = (!args.node_over_quic).then_some(&node);
+    let (gateway, listener) = bind_gateway(&state, &args.gateway, &tenant, local).await?;
     let kafka_addr = listener
         .local_addr()
         .map(|a| a.to_string())

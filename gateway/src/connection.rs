@@ -188,9 +188,11 @@ where
                                         // over either way.
                                         let _ = earlier.await;
                                     }
-                                    let outcome =
-                                        gw.handle_frame_shared(session, conn, frame, now_ms()).await;
-                                    drop(turn.done);
+                                    // Produces after this one on its partitions start
+                                    // once the node has ordered it (`turn.done` dropped).
+                                    let outcome = gw
+                                        .handle_frame_shared(session, conn, frame, now_ms(), Some(turn.done))
+                                        .await;
                                     (turn.id, parts, len, outcome)
                                 });
                             }

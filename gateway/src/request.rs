@@ -15,6 +15,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Decodable, StrBytes};
 use kafka_protocol::ResponseError;
+use tokio::sync::oneshot;
 use tracing::{debug, info_span, warn, Instrument};
 use uuid::Uuid;
 
@@ -228,7 +229,7 @@ impl Gateway {
                     self.dispatch(session, conn, &parsed, now_ms).await
                 }
                 _ => {
-                    self.dispatch_authenticated(session, conn, parsed, now_ms)
+                    self.dispatch_authenticated(session, conn, parsed, now_ms, None)
                         .await
                 }
             };
@@ -242,13 +243,15 @@ impl Gateway {
     /// Handles a request that changes nothing in the connection's state (anything but
     /// ApiVersions and SASL), so that several can run at once on one connection (see
     /// [`crate::pipeline`]). Answers a SASL or ApiVersions frame by closing the connection:
-    /// callers route those through [`Gateway::handle_frame_on`].
+    /// callers route those through [`Gateway::handle_frame_on`]. A produce drops `sequenced`
+    /// once its storage nodes have fixed its order (any other request when it is answered).
     pub async fn handle_frame_shared(
         &self,
         session: &Session,
         conn: &ConnState,
         frame: Bytes,
         now_ms: i64,
+        sequenced: Option<oneshot::Sender<()>>,
     ) -> Outcome {
         let parsed = match self.preamble(session, conn, frame, now_ms) {
             Ok(p) => p,
@@ -267,7 +270,7 @@ impl Gateway {
         async move {
             debug!("request");
             let outcome = self
-                .dispatch_authenticated(session, conn, parsed, now_ms)
+                .dispatch_authenticated(session, conn, parsed, now_ms, sequenced)
                 .await;
             log_close(&outcome);
             outcome
@@ -462,6 +465,7 @@ impl Gateway {
         conn: &ConnState,
         parsed: Parsed,
         now_ms: i64,
+        sequenced: Option<oneshot::Sender<()>>,
     ) -> Outcome {
         let Parsed {
             api,
@@ -495,7 +499,7 @@ impl Gateway {
             access: &access,
         };
         let outcome = self
-            .handle_authenticated(ctx, api, correlation_id, body)
+            .handle_authenticated(ctx, api, correlation_id, body, sequenced)
             .await;
         if let (Some(e), Outcome::Respond(frame)) = (&entry, &outcome) {
             throttle = throttle.max(self.quotas.on_response(e, api, version, frame, now_ms));

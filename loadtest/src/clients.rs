@@ -34,6 +34,29 @@ pub struct ProducerCtx {
 impl ClientContext for ProducerCtx {
     const ENABLE_REFRESH_OAUTH_TOKEN: bool = true;
 
+    /// With `statistics.interval.ms` in the workload's producer `extra`, logs librdkafka's own
+    /// view of each broker: time in its queue (int_latency) versus the round trip (rtt). That
+    /// tells a client-side backlog from a slow server.
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        for b in statistics.brokers.values() {
+            let (Some(q), Some(rtt)) = (&b.int_latency, &b.rtt) else {
+                continue;
+            };
+            if b.tx == 0 {
+                continue;
+            }
+            tracing::info!(
+                broker = %b.name,
+                queue_p50_us = q.p50,
+                queue_p99_us = q.p99,
+                rtt_p50_us = rtt.p50,
+                rtt_p99_us = rtt.p99,
+                waiting_responses = b.waitresp_cnt,
+                "librdkafka producer statistics"
+            );
+        }
+    }
+
     fn generate_oauth_token(
         &self,
         _config: Option<&str>,

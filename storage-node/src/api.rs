@@ -239,6 +239,20 @@ pub enum NodeError {
 pub trait NodeApi: Send + Sync + 'static {
     /// Appends batches; answered once durable (fsync'd).
     async fn produce(&self, req: ProduceRequest) -> Result<ProduceResponse, NodeError>;
+    /// Like [`NodeApi::produce`], and drops `sequenced` as soon as the node has fixed where
+    /// the batches go (offsets assigned, or refused): a produce sent after that lands after
+    /// this one on every partition it shares. Lets a gateway pipeline one connection's
+    /// produces to the same partition without reordering them. By default the signal comes
+    /// with the answer, which is always safe.
+    async fn produce_ordered(
+        &self,
+        req: ProduceRequest,
+        sequenced: tokio::sync::oneshot::Sender<()>,
+    ) -> Result<ProduceResponse, NodeError> {
+        let answer = self.produce(req).await;
+        drop(sequenced);
+        answer
+    }
     /// Reads batches, long-polling per the request.
     async fn fetch(&self, req: FetchRequest) -> Result<FetchResponse, NodeError>;
     /// Finds offsets.

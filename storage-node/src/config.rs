@@ -55,6 +55,10 @@ pub struct NodeConfig {
     pub tail_cache_bytes: u64,
     /// How often retention runs (default 5 min).
     pub retention_interval: Duration,
+    /// Length of a storage-metering period: one usage record per cluster and period holds the
+    /// storage byte-hours of the partitions this node owns (default 1 h; see
+    /// [`crate::metering`]).
+    pub metering_period: Duration,
     /// Memory for ranges read back from object storage, so consumers catching up on the same
     /// data share one GET (default 64 MiB).
     pub read_cache_bytes: u64,
@@ -100,6 +104,7 @@ impl NodeConfig {
             multipart_concurrency: 4,
             tail_cache_bytes: 256 << 20,
             retention_interval: Duration::from_secs(300),
+            metering_period: Duration::from_secs(3600),
             read_cache_bytes: 64 << 20,
             gc_interval: Duration::from_secs(600),
             gc_grace: Duration::from_secs(3600),
@@ -148,6 +153,9 @@ impl NodeConfig {
         }
         if self.gc_max_objects_per_run == 0 {
             return invalid("gc_max_objects_per_run", "must be at least 1".into());
+        }
+        if self.metering_period.is_zero() {
+            return invalid("metering_period", "must be positive".into());
         }
         if self.gc_interval.is_zero() {
             return invalid("gc_interval", "must be positive".into());

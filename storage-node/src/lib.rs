@@ -19,6 +19,7 @@
 //!   above a size), manifest commit, WAL trim, retention, garbage collection of orphaned
 //!   objects.
 //! - [`counting_objects`]: an object-store wrapper counting requests (cost figures).
+//! - [`metering`]: storage byte-hours per cluster, written as usage records.
 //! - [`wal`]: the write-ahead log.
 
 pub mod api;
@@ -27,6 +28,8 @@ pub mod counting_objects;
 mod fetch;
 pub mod groups;
 mod list_offsets;
+pub mod local;
+pub mod metering;
 pub mod node;
 pub mod partition;
 mod produce;

@@ -51,6 +51,7 @@ pub struct StorageNode {
     pub(crate) upload_bytes: u64,
     pub(crate) upload_interval: Duration,
     pub(crate) retention_interval: Duration,
+    pub(crate) metering_period: Duration,
     pub(crate) max_pending_bytes: u64,
     pub(crate) multipart: crate::tiering::put::MultipartSettings,
     pub(crate) gc: crate::tiering::gc::GcSettings,
@@ -93,8 +94,8 @@ impl StorageNode {
     }
 
     /// Checks the config, opens the WAL, replays what it recovered into partition state
-    /// (offsets, tail cache, producer state, pending uploads) and starts the tiering, retention
-    /// and garbage-collection tasks.
+    /// (offsets, tail cache, producer state, pending uploads) and starts the tiering, retention,
+    /// garbage-collection and storage-metering tasks.
     #[tracing::instrument(skip_all, fields(node_id = %config.node_id))]
     pub async fn open_with_clock(
         config: NodeConfig,
@@ -114,6 +115,7 @@ impl StorageNode {
             upload_bytes: config.upload_bytes,
             upload_interval: config.upload_interval,
             retention_interval: config.retention_interval,
+            metering_period: config.metering_period,
             max_pending_bytes,
             clock,
             groups: GroupCoordinator::new(store.clone()),
@@ -140,7 +142,8 @@ impl StorageNode {
         let tier = tokio::spawn(crate::tiering::run_uploader(Arc::downgrade(&node)));
         let ret = tokio::spawn(crate::tiering::retention::run(Arc::downgrade(&node)));
         let gc = tokio::spawn(crate::tiering::gc::run(Arc::downgrade(&node)));
-        node.tasks.lock().extend([tier, ret, gc]);
+        let meter = tokio::spawn(crate::metering::run(Arc::downgrade(&node)));
+        node.tasks.lock().extend([tier, ret, gc, meter]);
         info!("storage node open");
         Ok(node)
     }
@@ -302,7 +305,15 @@ impl StorageNode {
 #[async_trait]
 impl NodeApi for StorageNode {
     async fn produce(&self, req: ProduceRequest) -> Result<ProduceResponse, NodeError> {
-        self.handle_produce(req).await
+        self.handle_produce(req, None).await
+    }
+
+    async fn produce_ordered(
+        &self,
+        req: ProduceRequest,
+        sequenced: tokio::sync::oneshot::Sender<()>,
+    ) -> Result<ProduceResponse, NodeError> {
+        self.handle_produce(req, Some(sequenced)).await
     }
 
     async fn fetch(&self, req: FetchRequest) -> Result<FetchResponse, NodeError> {

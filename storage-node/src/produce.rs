@@ -11,7 +11,8 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use tracing::{debug, error, warn};
+use tokio::sync::oneshot;
+use tracing::{debug, error, info_span, warn, Instrument};
 
 use crate::api::*;
 use crate::node::StorageNode;
@@ -134,6 +135,18 @@ pub(crate) struct Pending {
     pub(crate) trimmed_to: Option<WalPosition>,
 }
 
+/// One partition of a produce after its offsets were assigned.
+enum Sequenced {
+    /// Answered already (refused before anything was queued).
+    Done(ProducePartitionResult),
+    /// Queued in the WAL (or a duplicate of an earlier append).
+    Pending {
+        partition: Arc<Partition>,
+        step: Step,
+        append_ms: Option<i64>,
+    },
+}
+
 enum Step {
     Refused(i16, String),
     Duplicate {
@@ -158,9 +171,13 @@ fn refused(code: i16, msg: impl Into<String>) -> ProducePartitionResult {
 }
 
 impl StorageNode {
+    /// Appends every partition of `req` and answers once they are durable and published.
+    /// `sequenced` is dropped as soon as every partition's offsets are assigned (or it was
+    /// refused): a produce the caller sends after that lands after this one everywhere.
     pub(crate) async fn handle_produce(
         &self,
         req: ProduceRequest,
+        sequenced: Option<oneshot::Sender<()>>,
     ) -> Result<ProduceResponse, NodeError> {
         if self.is_stopped() {
             return Err(NodeError::Unavailable(
@@ -168,10 +185,26 @@ impl StorageNode {
             ));
         }
         let now = self.clock.now_ms();
-        let results = futures::future::join_all(
+        let spans: Vec<_> = req
+            .partitions
+            .iter()
+            .map(|pp| {
+                info_span!("produce_partition", topic_id = %pp.topic_id, partition = pp.partition, bytes = pp.records.len())
+            })
+            .collect();
+        let steps = futures::future::join_all(
             req.partitions
                 .iter()
-                .map(|p| self.produce_partition(p, now)),
+                .zip(&spans)
+                .map(|(p, span)| self.sequence_partition(p, now).instrument(span.clone())),
+        )
+        .await;
+        drop(sequenced);
+        let results = futures::future::join_all(
+            steps
+                .into_iter()
+                .zip(spans)
+                .map(|(step, span)| self.finish_partition(step).instrument(span)),
         )
         .await;
         Ok(ProduceResponse {
@@ -179,40 +212,37 @@ impl StorageNode {
         })
     }
 
-    #[tracing::instrument(skip_all, fields(topic_id = %pp.topic_id, partition = pp.partition, bytes = pp.records.len()))]
-    async fn produce_partition(
-        &self,
-        pp: &ProducePartition,
-        now_ms: i64,
-    ) -> ProducePartitionResult {
+    /// Validates one partition's batches and assigns their offsets, queueing them in the WAL:
+    /// after this the partition's order is fixed.
+    async fn sequence_partition(&self, pp: &ProducePartition, now_ms: i64) -> Sequenced {
         let partition = match self.partition((pp.topic_id, pp.partition)).await {
             Ok(p) => p,
-            Err((code, msg)) => return refused(code, msg),
+            Err((code, msg)) => return Sequenced::Done(refused(code, msg)),
         };
         let headers = match batch::validate(&pp.records, pp.limits.max_message_bytes) {
             Ok(h) => h,
             Err(e) => {
                 debug!("batch refused: {e}");
-                return refused(e.code(), e.to_string());
+                return Sequenced::Done(refused(e.code(), e.to_string()));
             }
         };
         // Checked here so that the WAL never refuses an append after offsets were assigned.
         if pp.records.len() > crate::wal::MAX_BATCH_BYTES {
-            return refused(
+            return Sequenced::Done(refused(
                 MESSAGE_TOO_LARGE,
                 format!(
                     "{} bytes in one partition exceed the {} byte write limit",
                     pp.records.len(),
                     crate::wal::MAX_BATCH_BYTES
                 ),
-            );
+            ));
         }
         if !self.wait_for_upload_room().await {
-            return refused(KAFKA_STORAGE_ERROR, "storage node stopped");
+            return Sequenced::Done(refused(KAFKA_STORAGE_ERROR, "storage node stopped"));
         }
         let permit = match self.wal.reserve().await {
             Ok(p) => p,
-            Err(e) => return self.fatal(e),
+            Err(e) => return Sequenced::Done(self.fatal(e)),
         };
         let append_ms = pp.limits.log_append_time.then_some(now_ms);
         let step = {
@@ -290,6 +320,23 @@ impl StorageNode {
                     }
                 }
             }
+        };
+        Sequenced::Pending {
+            partition,
+            step,
+            append_ms,
+        }
+    }
+
+    /// Waits until a sequenced append is durable and published, and answers it.
+    async fn finish_partition(&self, sequenced: Sequenced) -> ProducePartitionResult {
+        let (partition, step, append_ms) = match sequenced {
+            Sequenced::Done(result) => return result,
+            Sequenced::Pending {
+                partition,
+                step,
+                append_ms,
+            } => (partition, step, append_ms),
         };
         let (base, last) = match step {
             Step::Refused(code, msg) => return refused(code, msg),

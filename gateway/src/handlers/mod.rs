@@ -182,6 +182,7 @@ impl Gateway {
         api: ApiKey,
         corr: i32,
         mut body: Bytes,
+        sequenced: Option<tokio::sync::oneshot::Sender<()>>,
     ) -> Outcome {
         let Ctx {
             cluster, version, ..
@@ -208,7 +209,7 @@ impl Gateway {
                         }
                     }
                 };
-                match produce::produce(ctx, req).await {
+                match produce::produce(ctx, req, sequenced).await {
                     // acks=0: the client expects no response at all.
                     None => Outcome::Silent,
                     Some(resp) => match encode_response(api, version, corr, &resp) {

@@ -10,6 +10,7 @@ use kafka_protocol::messages::{
     InitProducerIdRequest, InitProducerIdResponse, ProduceRequest, ProduceResponse, ProducerId,
 };
 use kafka_protocol::protocol::StrBytes;
+use tokio::sync::oneshot;
 use tracing::{debug, warn};
 
 use fjord_tenancy::policy::{Action, Resource};
@@ -17,8 +18,13 @@ use fjord_tenancy::policy::{Action, Resource};
 use super::{owner, per_node, report_views, route_topic, scatter, ByNode, Ctx};
 use crate::error::RequestError;
 
-/// Handles a produce; `None` when the client asked for no response (acks=0).
-pub(crate) async fn produce(ctx: Ctx<'_>, req: ProduceRequest) -> Option<ProduceResponse> {
+/// Handles a produce; `None` when the client asked for no response (acks=0). `sequenced` is
+/// dropped once every node it writes to has fixed its order (see `crate::pipeline`).
+pub(crate) async fn produce(
+    ctx: Ctx<'_>,
+    req: ProduceRequest,
+    sequenced: Option<oneshot::Sender<()>>,
+) -> Option<ProduceResponse> {
     let v = ctx.version;
     // (topic index, partition index) → outcome, filled in below.
     let mut results: Vec<Vec<Result<ProducePartitionResult, RequestError>>> = Vec::new();
@@ -70,14 +76,38 @@ pub(crate) async fn produce(ctx: Ctx<'_>, req: ProduceRequest) -> Option<Produce
             },
         );
     }
-    let answers = per_node(ctx, by_node, |api, partitions| async move {
-        let req = NodeProduce {
-            cluster_id: ctx.cluster,
-            partitions,
-        };
-        api.produce(req).await.map(|r| r.partitions)
-    })
-    .await;
+    // One ordering signal per node call; the request is ordered once all of them are.
+    let (signals, ordered): (Vec<_>, Vec<_>) =
+        (0..by_node.len()).map(|_| oneshot::channel()).unzip();
+    let signals = parking_lot::Mutex::new(signals);
+    let calls = async {
+        let answers = per_node(ctx, by_node, |api, partitions| {
+            let signal = signals.lock().pop();
+            async move {
+                let req = NodeProduce {
+                    cluster_id: ctx.cluster,
+                    partitions,
+                };
+                match signal {
+                    Some(signal) => api.produce_ordered(req, signal).await,
+                    None => api.produce(req).await,
+                }
+                .map(|r| r.partitions)
+            }
+        })
+        .await;
+        // Nodes that were never called (unreachable) order nothing.
+        signals.lock().clear();
+        answers
+    };
+    let released = async {
+        for o in ordered {
+            // Err: the node answered or failed without an early signal; ordered either way.
+            let _ = o.await;
+        }
+        drop(sequenced);
+    };
+    let (answers, ()) = futures::join!(calls, released);
     scatter(&mut results, answers);
     report_views(ctx, infos.iter().map(Option::as_ref), &results, |r| {
         r.error_code

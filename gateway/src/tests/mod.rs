@@ -65,21 +65,18 @@ pub(crate) struct MemNode {
     pub gates: Mutex<HashMap<i32, Arc<tokio::sync::Semaphore>>>,
     /// Every applied produce's partitions, in the order they were applied.
     pub applied: Mutex<Vec<Vec<(Uuid, i32)>>>,
+    /// Orders produces on arrival (see `MemNode::produce_with`) instead of with the answer.
+    pub early_order: Mutex<bool>,
 }
 
 impl MemNode {
-    fn check(&self) -> Result<(), NodeError> {
-        if *self.down.lock() {
-            Err(NodeError::Unreachable(format!("{} is down", self.id)))
-        } else {
-            Ok(())
-        }
-    }
-}
-
-#[async_trait]
-impl NodeApi for MemNode {
-    async fn produce(&self, req: node::ProduceRequest) -> Result<node::ProduceResponse, NodeError> {
+    /// A produce; with `early_order` set, `sequenced` is dropped as soon as the request has
+    /// arrived (before any gate), as a real node does once offsets are assigned.
+    async fn produce_with(
+        &self,
+        req: node::ProduceRequest,
+        sequenced: Option<tokio::sync::oneshot::Sender<()>>,
+    ) -> Result<node::ProduceResponse, NodeError> {
         self.check()?;
         self.seen.lock().push((
             "produce",
@@ -88,6 +85,12 @@ impl NodeApi for MemNode {
                 .map(|p| (p.topic_id, p.partition))
                 .collect(),
         ));
+        let sequenced = if *self.early_order.lock() {
+            drop(sequenced);
+            None
+        } else {
+            sequenced
+        };
         let gates: Vec<_> = {
             let gates = self.gates.lock();
             req.partitions
@@ -147,7 +150,31 @@ impl NodeApi for MemNode {
                 }
             })
             .collect();
+        drop(sequenced);
         Ok(node::ProduceResponse { partitions })
+    }
+
+    fn check(&self) -> Result<(), NodeError> {
+        if *self.down.lock() {
+            Err(NodeError::Unreachable(format!("{} is down", self.id)))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[async_trait]
+impl NodeApi for MemNode {
+    async fn produce(&self, req: node::ProduceRequest) -> Result<node::ProduceResponse, NodeError> {
+        self.produce_with(req, None).await
+    }
+
+    async fn produce_ordered(
+        &self,
+        req: node::ProduceRequest,
+        sequenced: tokio::sync::oneshot::Sender<()>,
+    ) -> Result<node::ProduceResponse, NodeError> {
+        self.produce_with(req, Some(sequenced)).await
     }
 
     async fn fetch(&self, req: node::FetchRequest) -> Result<node::FetchResponse, NodeError> {

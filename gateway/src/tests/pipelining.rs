@@ -152,3 +152,30 @@ async fn a_request_other_than_produce_waits_for_the_produces_before_it() {
     assert_eq!(resp.topics[0].partitions[0].offset, 1);
     assert_eq!(*node.applied.lock(), [vec![(topic, 0)]]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_produce_ordered_by_the_node_lets_the_next_one_on_its_partition_start() {
+    let env = Env::new(&["n1"]).await;
+    let topic = env.create_topic("t", 1).await;
+    let node = env.nodes["n1"].clone();
+    *node.early_order.lock() = true;
+    let gate = Arc::new(Semaphore::new(0));
+    node.gates.lock().insert(0, gate.clone());
+    let (_stop_tx, stop) = watch::channel(false);
+    let (mut conn, _task) = open(&env, &stop);
+    login(&env, &mut conn).await;
+
+    // Both reach the node while the first is still held: the node had ordered the first, so
+    // the second did not wait for its answer (they share the fsync on a real node).
+    send_produce(&mut conn, 30, 0).await;
+    send_produce(&mut conn, 31, 0).await;
+    assert_eq!(
+        arrivals(&node, 2).await,
+        [vec![(topic, 0)], vec![(topic, 0)]]
+    );
+    assert!(node.applied.lock().is_empty());
+
+    gate.add_permits(2);
+    assert_eq!(next_produce_answer(&mut conn).await, (30, 0));
+    assert_eq!(next_produce_answer(&mut conn).await, (31, 0));
+}

@@ -5,6 +5,7 @@ mod data_path;
 mod flaky;
 mod gc;
 mod list_offsets;
+mod metering;
 mod s3;
 mod tiering;
 mod uploads;
