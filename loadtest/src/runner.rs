@@ -86,7 +86,11 @@ pub fn run(
         consumers = start_consumers(conn, workload, &topics, opts, &stats, &stop)?;
         wait_assigned(&consumers)?;
     }
-    let producers = start_producers(conn, workload, &topics, rate, &stats, &stop, epoch)?;
+    // A backlog is built as fast as the endpoint takes it; the workload's rate applies after.
+    let unpaced = Arc::new(AtomicBool::new(backlog > 0));
+    let producers = start_producers(
+        conn, workload, &topics, rate, &stats, &stop, &unpaced, epoch,
+    )?;
     if created == Created::MustExist {
         check_topics_exist(&producers, &topics)?;
     }
@@ -109,6 +113,7 @@ pub fn run(
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+        unpaced.store(false, Ordering::Relaxed);
         consumers = start_consumers(conn, workload, &topics, opts, &stats, &stop)?;
     }
 
@@ -217,6 +222,7 @@ struct ConsumerHandle {
     handle: JoinHandle<()>,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn start_producers(
     conn: &Connection,
     w: &Workload,
@@ -224,6 +230,7 @@ fn start_producers(
     rate: f64,
     stats: &Arc<Stats>,
     stop: &Arc<AtomicBool>,
+    unpaced: &Arc<AtomicBool>,
     epoch: Instant,
 ) -> Result<Vec<ProducerHandle>, LoadtestError> {
     let n = topics.len() as u32 * w.producers_per_topic;
@@ -269,6 +276,7 @@ fn start_producers(
                 rate: per_producer,
                 stats: stats.clone(),
                 stop: stop.clone(),
+                unpaced: unpaced.clone(),
                 epoch,
                 rng,
             };
@@ -291,20 +299,26 @@ struct ProduceJob {
     rate: f64,
     stats: Arc<Stats>,
     stop: Arc<AtomicBool>,
+    /// While set, sends go out as fast as librdkafka takes them (building a backlog).
+    unpaced: Arc<AtomicBool>,
     epoch: Instant,
     rng: rand::rngs::StdRng,
 }
 
 impl ProduceJob {
     fn run(mut self) {
-        let start = Instant::now();
+        // Pacing starts (again) at this time and send count.
+        let mut paced_from: Option<(Instant, u64)> = None;
         let mut n: u64 = 0;
         let mut key = String::with_capacity(24);
         while !self.stop.load(Ordering::Relaxed) {
-            if self.rate > 0.0 {
+            if self.rate > 0.0 && self.unpaced.load(Ordering::Relaxed) {
+                paced_from = None;
+            } else if self.rate > 0.0 {
                 // Sends are scheduled at fixed times; a producer that falls behind catches up
                 // rather than skipping, so the offered load stays what the workload asks.
-                let due = start + Duration::from_secs_f64(n as f64 / self.rate);
+                let (start, n0) = *paced_from.get_or_insert((Instant::now(), n));
+                let due = start + Duration::from_secs_f64((n - n0) as f64 / self.rate);
                 if let Some(wait) = due.checked_duration_since(Instant::now()) {
                     std::thread::sleep(wait.min(Duration::from_millis(10)));
                     continue;
