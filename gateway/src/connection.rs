@@ -9,13 +9,14 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{debug, field, info, info_span, warn, Instrument};
 use uuid::Uuid;
 
 use futures::stream::{FuturesOrdered, StreamExt};
+use futures::FutureExt;
 
 use crate::error::ConnectionError;
 use crate::pipeline::{
@@ -25,6 +26,9 @@ use crate::request::{ConnState, Outcome};
 use crate::server::Gateway;
 use crate::session::Session;
 use crate::transport::{ClientStream, ListenerInfo};
+
+/// Size of a connection's read and write buffers.
+const IO_BUFFER: usize = 64 * 1024;
 
 /// Wall-clock milliseconds: the one place the gateway reads the clock for its core.
 pub(crate) fn now_ms() -> i64 {
@@ -121,7 +125,11 @@ where
     // A connection counts against its cluster's limit from its TLS handshake on; one that does
     // not authenticate in time gives its slot back.
     let auth_deadline = Instant::now() + gw.config.authentication_timeout;
-    let (reader, mut writer) = tokio::io::split(stream);
+    let (reader, writer) = tokio::io::split(stream);
+    // Buffered both ways: a frame's size and body come in one read, and answers that are ready
+    // together leave in one write (see the in-flight branch below).
+    let reader = BufReader::with_capacity(IO_BUFFER, reader);
+    let mut writer = BufWriter::with_capacity(IO_BUFFER, writer);
     // Owned by the pending read while one is in progress.
     let mut reader = Some(reader);
     loop {
@@ -153,12 +161,20 @@ where
                 });
                 let unauthenticated = conn.identity(&session).is_none();
                 tokio::select! {
-                    Some((id, parts, len, outcome)) = in_flight.next(), if !in_flight.is_empty() => {
-                        let parts: Vec<PartitionRef> = parts;
-                        writing.finish(id, &parts);
-                        in_flight_bytes -= len;
-                        if emit(gw, &mut writer, outcome, &mut shutdown).await? == Flow::Stop {
-                            return Ok(());
+                    Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+                        let mut next = Some(done);
+                        while let Some((id, parts, len, outcome)) = next.take() {
+                            let parts: Vec<PartitionRef> = parts;
+                            writing.finish(id, &parts);
+                            in_flight_bytes -= len;
+                            // Answers already done go out with this one, flushed once.
+                            next = in_flight.next().now_or_never().flatten();
+                            let flush = next.is_none();
+                            if emit(gw, &mut writer, outcome, &mut shutdown, flush).await?
+                                == Flow::Stop
+                            {
+                                return Ok(());
+                            }
                         }
                     }
                     (r, got) = pending_read(&mut read) => {
@@ -220,7 +236,7 @@ where
         let outcome = gw
             .handle_frame_on(&mut session, &mut conn, barrier, now_ms())
             .await;
-        if emit(gw, &mut writer, outcome, &mut shutdown).await? == Flow::Stop {
+        if emit(gw, &mut writer, outcome, &mut shutdown, true).await? == Flow::Stop {
             return Ok(());
         }
         if !principal_recorded {
@@ -241,20 +257,31 @@ enum Flow {
 }
 
 /// Sends what `outcome` says to send: the response, a throttled response followed by the mute
-/// (reading nothing meanwhile), or a last response before closing (`Err`).
+/// (reading nothing meanwhile), or a last response before closing (`Err`). A plain response
+/// stays in the write buffer unless `flush` (more are about to follow).
 async fn emit<W: AsyncWrite + Unpin>(
     gw: &Gateway,
     writer: &mut W,
     outcome: Outcome,
     shutdown: &mut watch::Receiver<bool>,
+    flush: bool,
 ) -> Result<Flow, ConnectionError> {
     match outcome {
-        Outcome::Respond(bytes) => write(writer, &bytes, gw.config.write_timeout).await?,
-        Outcome::Silent => {}
-        Outcome::Throttled { frame, mute } => {
-            if let Some(bytes) = frame {
-                write(writer, &bytes, gw.config.write_timeout).await?;
+        Outcome::Respond(bytes) => write(writer, &bytes, gw.config.write_timeout, flush).await?,
+        Outcome::Silent => {
+            if flush {
+                write(writer, &[], gw.config.write_timeout, true).await?;
             }
+        }
+        Outcome::Throttled { frame, mute } => {
+            // Flushed even mid-batch: the client must see it before the mute.
+            write(
+                writer,
+                frame.as_deref().unwrap_or_default(),
+                gw.config.write_timeout,
+                true,
+            )
+            .await?;
             // Muted: nothing is read until the throttle has passed (shutdown still ends it).
             tokio::select! {
                 () = tokio::time::sleep(mute) => {}
@@ -271,7 +298,7 @@ async fn emit<W: AsyncWrite + Unpin>(
                     tokio::time::sleep(delay).await;
                 }
                 // Best effort: the client may already be gone.
-                let _ = write(writer, &bytes, gw.config.write_timeout).await;
+                let _ = write(writer, &bytes, gw.config.write_timeout, true).await;
             }
             let _ = tokio::time::timeout(gw.config.write_timeout, writer.shutdown()).await;
             return Err(reason);
@@ -292,7 +319,7 @@ where
     F: Future<Output = (u64, Vec<PartitionRef>, usize, Outcome)>,
 {
     while let Some((_, _, _, outcome)) = in_flight.next().await {
-        if emit(gw, writer, outcome, shutdown).await? == Flow::Stop {
+        if emit(gw, writer, outcome, shutdown, true).await? == Flow::Stop {
             return Ok(Flow::Stop);
         }
     }
@@ -345,15 +372,20 @@ async fn revalidate(gw: &Gateway, session: &Session) -> Result<(), ConnectionErr
     }
 }
 
-/// Writes a whole frame, failing if the client does not take it within `limit`.
+/// Writes a whole frame (and flushes the buffer when `flush`), failing if the client does not
+/// take it within `limit`.
 async fn write<S: AsyncWrite + Unpin>(
     stream: &mut S,
     bytes: &[u8],
     limit: Duration,
+    flush: bool,
 ) -> Result<(), ConnectionError> {
     match tokio::time::timeout(limit, async {
         stream.write_all(bytes).await?;
-        stream.flush().await
+        if flush {
+            stream.flush().await?;
+        }
+        Ok::<(), std::io::Error>(())
     })
     .await
     {

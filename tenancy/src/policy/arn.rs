@@ -74,6 +74,14 @@ pub enum Resource<'a> {
 }
 
 impl Resource<'_> {
+    /// The resource's name (empty for the cluster).
+    pub fn name(&self) -> &str {
+        match self {
+            Resource::Cluster => "",
+            Resource::Topic(n) | Resource::Group(n) | Resource::TransactionalId(n) => n,
+        }
+    }
+
     /// The kind of this resource.
     pub fn kind(&self) -> ResourceKind {
         match self {

@@ -269,3 +269,31 @@ fn mutated_inputs_never_panic() {
         }
     }
 }
+
+#[test]
+fn remembered_decisions_stay_per_resource_and_action() {
+    let c = cluster();
+    let id = Uuid::from_u128(0x1234);
+    let doc = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow",
+            "Action":["kafka-cluster:Connect","kafka-cluster:WriteData","kafka-cluster:DescribeTopic"],
+            "Resource":["arn:aws:kafka:eu-west-1:123456789012:cluster/c1/{id}",
+                        "arn:aws:kafka:eu-west-1:123456789012:topic/c1/{id}/a"]}}]}}"#
+    );
+    let ps = set(&[&doc]);
+    for _ in 0..3 {
+        // Asked repeatedly (the second answer comes from the memo): the same each time.
+        assert_eq!(
+            ps.check_all(&c, &[(Action::WriteData, Resource::Topic("a"))]),
+            Ok(())
+        );
+        let refused = ps
+            .check_all(&c, &[(Action::WriteData, Resource::Topic("b"))])
+            .unwrap_err();
+        assert_eq!(refused.arn, c.topic_arn("b"));
+        let refused = ps
+            .check_all(&c, &[(Action::ReadData, Resource::Topic("a"))])
+            .unwrap_err();
+        assert_eq!(refused.action, Action::ReadData);
+    }
+}
