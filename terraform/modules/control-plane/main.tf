@@ -5,8 +5,8 @@
 # Requests are SigV4-signed by the callers and verified by Fjord, so no WAF or ALB features are
 # needed in front of it.
 #
-# Assumption (issue 3): the binary has a `fjord control-plane` role that listens on
-# FJORD_CONTROL_PLANE_ADDR (flag --control-plane-addr).
+# The binary's `fjord control-plane` role listens on FJORD_CONTROL_PLANE_ADDR (flag
+# --control-plane-addr).
 
 data "aws_region" "current" {}
 data "aws_partition" "current" {}
