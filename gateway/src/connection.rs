@@ -116,6 +116,8 @@ where
 {
     // The one random input: the seed of the request ids sent back to AWS_MSK_IAM clients.
     let mut session = Session::new(Uuid::new_v4()).with_peer(peer);
+    // SASL logins are to the cluster the transport named (TLS SNI, else the listener's default).
+    session.set_cluster_hint(conn.peer.cluster_hint());
     let mut principal_recorded = false;
     // Credentials and permissions are dropped from the caches when the store's auth epoch
     // changes (polled by one task per gateway, started with the first connection); this

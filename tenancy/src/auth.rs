@@ -554,7 +554,8 @@ impl Authenticator {
             account_id: key.account_id.clone(),
             principal: key.principal.clone(),
             access_key_id: access_key_id.to_owned(),
-            // Routing by SNI / signed host to a tenant's cluster comes with multi-tenancy.
+            // The gateway's session replaces this with the cluster its transport named (TLS SNI,
+            // else the listener's default); the signed host does not choose a cluster yet.
             cluster_id: self.config.default_cluster,
             expires_ms,
         }

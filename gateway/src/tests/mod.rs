@@ -9,6 +9,7 @@ mod authz;
 mod data;
 mod framing;
 mod groups;
+mod isolation;
 mod owner_moves;
 mod pipelining;
 mod real_node;
