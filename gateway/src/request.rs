@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use fjord_tenancy::Identity;
+use fjord_tenancy::{Identity, Mechanism};
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, RequestHeader, SaslAuthenticateRequest, SaslAuthenticateResponse,
     SaslHandshakeRequest, SaslHandshakeResponse,
@@ -412,6 +412,18 @@ impl Gateway {
                     Ok(r) => r,
                     Err(e) => return Outcome::close(e),
                 };
+                // The login's cluster: TLS SNI, else the host an AWS_MSK_IAM payload was signed
+                // for (clients sign the name they dialled), else the listener's default. The
+                // host is trusted only because the same bytes must pass SigV4 just below.
+                if conn.peer.sni_cluster.is_none()
+                    && session.pending_mechanism() == Some(Mechanism::AwsMskIam)
+                {
+                    if let Some(cluster) = fjord_tenancy::msk_iam_signed_host(&req.auth_bytes)
+                        .and_then(|host| self.cluster_from_host(&host))
+                    {
+                        session.set_cluster_hint(Some(cluster));
+                    }
+                }
                 let mut out = session
                     .authenticate(&self.auth, version, &req, now_ms)
                     .await;

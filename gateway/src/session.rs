@@ -107,6 +107,15 @@ impl Session {
         self.cluster_hint = cluster;
     }
 
+    /// The mechanism the next SaslAuthenticate is for (after a handshake), if any.
+    pub fn pending_mechanism(&self) -> Option<Mechanism> {
+        match &self.state {
+            State::Handshaken(m) => Some(*m),
+            State::Authenticated { reauth, .. } => *reauth,
+            State::Start => None,
+        }
+    }
+
     /// The mechanism of the current authentication, if authenticated.
     pub fn mechanism(&self) -> Option<Mechanism> {
         match &self.state {

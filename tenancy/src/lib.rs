@@ -45,6 +45,7 @@ pub use acl::{AclBinding, AclBindingFilter, AclError};
 pub use auth::{AuthConfig, AuthError, Authenticator, Identity, Mechanism};
 pub use bootstrap::{ensure_dev_tenant, BootstrapError, DevTenant};
 pub use metering::{UsageMeter, UsageRecord};
+pub use payload::msk_iam_signed_host;
 pub use policy::{Action, ClusterRef, Decision, Denied, PolicyDocument, PolicyError, PolicySet};
 pub use quota::{ClusterLimits, ClusterQuotas, CountLimit, LimitExceeded, RateLimiter};
 pub use scram::{ScramCredential, ScramError, ScramServer};

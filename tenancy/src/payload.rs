@@ -52,6 +52,12 @@ pub(crate) struct MskIamPayload {
     signature: String,
 }
 
+/// The host an `AWS_MSK_IAM` payload was signed for, if the payload parses (the signature is
+/// not checked here: only use it together with a successful authentication of the same bytes).
+pub fn msk_iam_signed_host(bytes: &[u8]) -> Option<String> {
+    MskIamPayload::parse(bytes).ok().map(|p| p.host)
+}
+
 impl MskIamPayload {
     /// Parses the JSON and checks its version.
     pub(crate) fn parse(bytes: &[u8]) -> Result<Self, AuthError> {

@@ -619,3 +619,113 @@ async fn a_listener_default_cluster_decides_where_logins_go() {
         "A's key on B's listener"
     );
 }
+
+/// Sends an AWS_MSK_IAM login signed by `key_id` for `host` over TCP to `port`; the
+/// SaslAuthenticate error code.
+async fn tcp_iam_login(port: u16, key_id: &str, secret: &str, host: &str) -> i16 {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let framed = |frame: Bytes| {
+        let mut out = (frame.len() as i32).to_be_bytes().to_vec();
+        out.extend_from_slice(&frame);
+        out
+    };
+    let hs = request_frame(ApiKey::SaslHandshake, 1, 1, &handshake("AWS_MSK_IAM"));
+    stream.write_all(&framed(hs)).await.unwrap();
+    crate::connection::read_frame(&mut stream, 1 << 20)
+        .await
+        .unwrap()
+        .unwrap();
+    let payload = msk_iam_payload(
+        key_id,
+        secret,
+        None,
+        "us-east-1",
+        host,
+        std::time::SystemTime::now(),
+    )
+    .unwrap();
+    let req = SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(payload));
+    let auth = request_frame(ApiKey::SaslAuthenticate, 2, 2, &req);
+    stream.write_all(&framed(auth)).await.unwrap();
+    let frame = crate::connection::read_frame(&mut stream, 1 << 20)
+        .await
+        .unwrap()
+        .unwrap();
+    let (_, mut body) = parse_response(ApiKey::SaslAuthenticate, 2, &reframe(&frame));
+    SaslAuthenticateResponse::decode(&mut body, 2)
+        .unwrap()
+        .error_code
+}
+
+/// Without TLS SNI, the host an AWS_MSK_IAM payload was signed for names the cluster (before
+/// the listener's default): B's owner signing for B's bootstrap name logs in to B through a
+/// listener whose default is A's cluster; A's key signed for B's name is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_signed_host_names_the_cluster_without_sni() {
+    let b_cluster = Uuid::from_u128(0xB0C);
+    let (_dir, gw, store, tenant) = crate::transport::tests::gateway(|c, t, _| {
+        c.listeners = vec![ListenerConfig {
+            name: "a-default".into(),
+            addr: "127.0.0.1:0".parse().unwrap(),
+            advertised_port: None,
+            tls: None,
+            auth: ListenerAuth::Sasl(vec![SaslFamily::Iam, SaslFamily::Plain]),
+            default_cluster: Some(t.cluster.id),
+        }]
+    })
+    .await;
+    store
+        .create_account(&Account {
+            id: ACCOUNT_B.into(),
+            name: "b".into(),
+            created_ms: NOW,
+        })
+        .await
+        .unwrap();
+    store
+        .create_cluster(&Cluster {
+            id: b_cluster,
+            account_id: ACCOUNT_B.into(),
+            name: "b-cluster".into(),
+            region: "us-east-1".into(),
+            created_ms: NOW,
+        })
+        .await
+        .unwrap();
+    store_principal(store.as_ref(), ACCOUNT_B, "user/b", DEV_POLICY, KEY_B).await;
+    let listeners = gw.bind_listeners().await.unwrap();
+    let port = listeners[0].local_addr().port();
+    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(gw.clone().serve_listeners(listeners, async move {
+        let _ = stopped.await;
+    }));
+    let b_host = gw.cluster_host_name(b_cluster, "us-east-1").unwrap();
+    let a_host = gw
+        .cluster_host_name(tenant.cluster.id, "us-east-1")
+        .unwrap();
+
+    assert_eq!(
+        tcp_iam_login(port, KEY_B, SECRET, &b_host).await,
+        0,
+        "B signs for B"
+    );
+    assert_eq!(
+        tcp_iam_login(port, KEY_B, SECRET, &a_host).await,
+        58,
+        "B signs for A's name: A's cluster, not B's account"
+    );
+    let (a_key, a_secret) = (&tenant.access_key_id, tenant.secret_access_key.expose());
+    assert_eq!(
+        tcp_iam_login(port, a_key, a_secret, &b_host).await,
+        58,
+        "A signs for B"
+    );
+    assert_eq!(
+        tcp_iam_login(port, a_key, a_secret, &a_host).await,
+        0,
+        "A signs for A"
+    );
+}
