@@ -247,6 +247,10 @@ fn create_with_admin_client(
 
 /// Opens `n` authenticated connections and returns them, to be kept open (idle) for the run.
 pub fn open_idle_connections(conn: &Connection, n: u32) -> Result<Vec<RawConn>, LoadtestError> {
+    if n == 0 {
+        // Most workloads: nothing to open, whatever the endpoint's protocol.
+        return Ok(Vec::new());
+    }
     if conn.args.security_protocol.is_tls() {
         return Err(LoadtestError::Config(
             "idleConnections needs a PLAINTEXT or SASL_PLAINTEXT endpoint (no TLS in the raw client)"

@@ -532,25 +532,27 @@ async fn account_a_over_its_ingress_quota_is_throttled_while_account_b_is_not() 
     }
 }
 
-/// A PLAIN login over TCP to `port`; the SaslAuthenticate error code.
-async fn tcp_plain_login(port: u16, key_id: &str, secret: &str) -> i16 {
+/// A login over TCP to `port` with `mechanism` and `auth_bytes`; the SaslAuthenticate error
+/// code.
+async fn tcp_login(port: u16, mechanism: &'static str, auth_bytes: Bytes) -> i16 {
     use tokio::io::AsyncWriteExt;
     let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .unwrap();
-    let send = |frame: Bytes| {
+    let framed = |frame: Bytes| {
         let mut out = (frame.len() as i32).to_be_bytes().to_vec();
         out.extend_from_slice(&frame);
         out
     };
-    let hs = request_frame(ApiKey::SaslHandshake, 1, 1, &handshake("PLAIN"));
-    stream.write_all(&send(hs)).await.unwrap();
+    let hs = request_frame(ApiKey::SaslHandshake, 1, 1, &handshake(mechanism));
+    stream.write_all(&framed(hs)).await.unwrap();
     crate::connection::read_frame(&mut stream, 1 << 20)
         .await
         .unwrap()
         .unwrap();
-    let auth = request_frame(ApiKey::SaslAuthenticate, 2, 2, &plain_for(key_id, secret));
-    stream.write_all(&send(auth)).await.unwrap();
+    let req = SaslAuthenticateRequest::default().with_auth_bytes(auth_bytes);
+    let auth = request_frame(ApiKey::SaslAuthenticate, 2, 2, &req);
+    stream.write_all(&framed(auth)).await.unwrap();
     let frame = crate::connection::read_frame(&mut stream, 1 << 20)
         .await
         .unwrap()
@@ -559,6 +561,11 @@ async fn tcp_plain_login(port: u16, key_id: &str, secret: &str) -> i16 {
     SaslAuthenticateResponse::decode(&mut body, 2)
         .unwrap()
         .error_code
+}
+
+/// A PLAIN login over TCP to `port`; the SaslAuthenticate error code.
+async fn tcp_plain_login(port: u16, key_id: &str, secret: &str) -> i16 {
+    tcp_login(port, "PLAIN", plain_for(key_id, secret).auth_bytes).await
 }
 
 /// Through the real connection shell: a listener whose default cluster is B's logs B's own
@@ -620,24 +627,9 @@ async fn a_listener_default_cluster_decides_where_logins_go() {
     );
 }
 
-/// Sends an AWS_MSK_IAM login signed by `key_id` for `host` over TCP to `port`; the
+/// An AWS_MSK_IAM login signed by `key_id` for `host` over TCP to `port`; the
 /// SaslAuthenticate error code.
 async fn tcp_iam_login(port: u16, key_id: &str, secret: &str, host: &str) -> i16 {
-    use tokio::io::AsyncWriteExt;
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    let framed = |frame: Bytes| {
-        let mut out = (frame.len() as i32).to_be_bytes().to_vec();
-        out.extend_from_slice(&frame);
-        out
-    };
-    let hs = request_frame(ApiKey::SaslHandshake, 1, 1, &handshake("AWS_MSK_IAM"));
-    stream.write_all(&framed(hs)).await.unwrap();
-    crate::connection::read_frame(&mut stream, 1 << 20)
-        .await
-        .unwrap()
-        .unwrap();
     let payload = msk_iam_payload(
         key_id,
         secret,
@@ -647,17 +639,7 @@ async fn tcp_iam_login(port: u16, key_id: &str, secret: &str, host: &str) -> i16
         std::time::SystemTime::now(),
     )
     .unwrap();
-    let req = SaslAuthenticateRequest::default().with_auth_bytes(Bytes::from(payload));
-    let auth = request_frame(ApiKey::SaslAuthenticate, 2, 2, &req);
-    stream.write_all(&framed(auth)).await.unwrap();
-    let frame = crate::connection::read_frame(&mut stream, 1 << 20)
-        .await
-        .unwrap()
-        .unwrap();
-    let (_, mut body) = parse_response(ApiKey::SaslAuthenticate, 2, &reframe(&frame));
-    SaslAuthenticateResponse::decode(&mut body, 2)
-        .unwrap()
-        .error_code
+    tcp_login(port, "AWS_MSK_IAM", Bytes::from(payload)).await
 }
 
 /// Without TLS SNI, the host an AWS_MSK_IAM payload was signed for names the cluster (before
