@@ -20,14 +20,12 @@
 
 use std::collections::HashMap;
 
+use crate::frame::Prefix;
 use bytes::Bytes;
 use futures::future::{FutureExt, Shared};
-use kafka_protocol::messages::{ApiKey, ProduceRequest, RequestHeader, TopicName};
+use kafka_protocol::messages::{ApiKey, RequestHeader};
 use kafka_protocol::protocol::Decodable;
 use tokio::sync::oneshot;
-use uuid::Uuid;
-
-use crate::frame::Prefix;
 
 /// Requests of one connection in progress at once, at most. librdkafka keeps at most five
 /// produce requests in flight per broker (with idempotence; more without), so this never holds
@@ -39,17 +37,18 @@ pub const MAX_IN_FLIGHT: usize = 32;
 /// runs, alone).
 pub const MAX_IN_FLIGHT_BYTES: usize = 32 << 20;
 
-/// A partition as a produce request names it: by topic name, or by topic id from v13 on.
+/// A partition as a produce request names it: topic name bytes and partition index.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum PartitionRef {
-    /// Topic name (produce v0-v12) and partition index.
-    Named(TopicName, i32),
-    /// Topic id (produce v13+) and partition index.
-    Id(Uuid, i32),
+pub struct PartitionRef {
+    /// The topic's name as sent (a slice of the frame, not a copy).
+    pub topic: Bytes,
+    /// The partition index.
+    pub partition: i32,
 }
 
 /// The partitions a produce frame writes to, or `None` when the frame is not a produce or does
-/// not decode (then it runs as a barrier and its handler gives the error).
+/// not parse (then it runs as a barrier and its handler gives the error). Walks the frame with
+/// the quota's [`crate::quota::wire::produce_partitions`] rather than decoding it.
 pub fn produce_partitions(frame: &Bytes) -> Option<Vec<PartitionRef>> {
     let prefix = Prefix::parse(frame).ok()?;
     let api = ApiKey::try_from(prefix.api_key).ok()?;
@@ -57,20 +56,15 @@ pub fn produce_partitions(frame: &Bytes) -> Option<Vec<PartitionRef>> {
         return None;
     }
     let version = prefix.api_version;
-    // Cheap: the record batches are slices of `frame`, not copies.
     let mut body = frame.clone();
     RequestHeader::decode(&mut body, api.request_header_version(version)).ok()?;
-    let req = ProduceRequest::decode(&mut body, version).ok()?;
     let mut parts = Vec::new();
-    for topic in &req.topic_data {
-        for p in &topic.partition_data {
-            parts.push(if version >= 13 {
-                PartitionRef::Id(topic.topic_id, p.index)
-            } else {
-                PartitionRef::Named(topic.name.clone(), p.index)
-            });
-        }
-    }
+    crate::quota::wire::produce_partitions(&body, version, |topic, partition, _| {
+        parts.push(PartitionRef {
+            topic: body.slice_ref(topic),
+            partition,
+        });
+    })?;
     Some(parts)
 }
 
@@ -142,7 +136,9 @@ mod tests {
     use bytes::{BufMut, BytesMut};
     use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
     use kafka_protocol::messages::MetadataRequest;
+    use kafka_protocol::messages::{ProduceRequest, TopicName};
     use kafka_protocol::protocol::{Encodable, StrBytes};
+    use uuid::Uuid;
 
     use super::*;
 
@@ -185,7 +181,10 @@ mod tests {
     }
 
     fn named(t: &str, p: i32) -> PartitionRef {
-        PartitionRef::Named(TopicName(StrBytes::from_string(t.to_owned())), p)
+        PartitionRef {
+            topic: Bytes::copy_from_slice(t.as_bytes()),
+            partition: p,
+        }
     }
 
     #[test]
@@ -198,17 +197,11 @@ mod tests {
     }
 
     #[test]
-    fn produce_v13_is_keyed_by_topic_id() {
+    fn produce_v13_is_not_pipelined() {
+        // Not advertised (topics by id): the frame runs as a barrier and its handler refuses it.
+        assert!(!crate::versions::is_supported(ApiKey::Produce, 13));
         let id = Uuid::from_u128(42);
-        if !crate::versions::is_supported(ApiKey::Produce, 13) {
-            // Not advertised: the frame runs as a barrier and its handler refuses it.
-            assert_eq!(produce_partitions(&produce(13, &[("", id, &[2])])), None);
-            return;
-        }
-        assert_eq!(
-            produce_partitions(&produce(13, &[("", id, &[2])])).unwrap(),
-            [PartitionRef::Id(id, 2)]
-        );
+        assert_eq!(produce_partitions(&produce(13, &[("", id, &[2])])), None);
     }
 
     #[test]

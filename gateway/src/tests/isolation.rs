@@ -568,19 +568,28 @@ async fn tcp_plain_login(port: u16, key_id: &str, secret: &str) -> i16 {
     tcp_login(port, "PLAIN", plain_for(key_id, secret).auth_bytes).await
 }
 
-/// Through the real connection shell: a listener whose default cluster is B's logs B's own
-/// principal in to B's cluster, and refuses A's key there (A's account does not own it).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_listener_default_cluster_decides_where_logins_go() {
-    let b_cluster = Uuid::from_u128(0xB0B);
-    let (_dir, gw, store, tenant) = crate::transport::tests::gateway(|c, _, _| {
+/// A gateway serving one plaintext listener (whose default cluster `default_cluster` picks from
+/// the dev tenant's) over a store that also holds account B with cluster `b_cluster` and its
+/// owner `user/b` (key [`KEY_B`]); the gateway, the dev tenant, the port and the stop handle.
+async fn serve_with_account_b(
+    b_cluster: Uuid,
+    sasl: Vec<SaslFamily>,
+    default_cluster: impl FnOnce(&DevTenant) -> Uuid,
+) -> (
+    tempfile::TempDir,
+    Arc<Gateway>,
+    DevTenant,
+    u16,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    let (dir, gw, store, tenant) = crate::transport::tests::gateway(|c, t, _| {
         c.listeners = vec![ListenerConfig {
-            name: "b-default".into(),
+            name: "default".into(),
             addr: "127.0.0.1:0".parse().unwrap(),
             advertised_port: None,
             tls: None,
-            auth: ListenerAuth::Sasl(vec![SaslFamily::Plain]),
-            default_cluster: Some(b_cluster),
+            auth: ListenerAuth::Sasl(sasl),
+            default_cluster: Some(default_cluster(t)),
         }]
     })
     .await;
@@ -605,10 +614,20 @@ async fn a_listener_default_cluster_decides_where_logins_go() {
     store_principal(store.as_ref(), ACCOUNT_B, "user/b", DEV_POLICY, KEY_B).await;
     let listeners = gw.bind_listeners().await.unwrap();
     let port = listeners[0].local_addr().port();
-    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(gw.clone().serve_listeners(listeners, async move {
         let _ = stopped.await;
     }));
+    (dir, gw, tenant, port, stop)
+}
+
+/// Through the real connection shell: a listener whose default cluster is B's logs B's own
+/// principal in to B's cluster, and refuses A's key there (A's account does not own it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_default_cluster_decides_where_logins_go() {
+    let b_cluster = Uuid::from_u128(0xB0B);
+    let (_dir, _gw, tenant, port, _stop) =
+        serve_with_account_b(b_cluster, vec![SaslFamily::Plain], |_| b_cluster).await;
 
     assert_eq!(
         tcp_plain_login(port, KEY_B, SECRET).await,
@@ -648,42 +667,11 @@ async fn tcp_iam_login(port: u16, key_id: &str, secret: &str, host: &str) -> i16
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_signed_host_names_the_cluster_without_sni() {
     let b_cluster = Uuid::from_u128(0xB0C);
-    let (_dir, gw, store, tenant) = crate::transport::tests::gateway(|c, t, _| {
-        c.listeners = vec![ListenerConfig {
-            name: "a-default".into(),
-            addr: "127.0.0.1:0".parse().unwrap(),
-            advertised_port: None,
-            tls: None,
-            auth: ListenerAuth::Sasl(vec![SaslFamily::Iam, SaslFamily::Plain]),
-            default_cluster: Some(t.cluster.id),
-        }]
-    })
-    .await;
-    store
-        .create_account(&Account {
-            id: ACCOUNT_B.into(),
-            name: "b".into(),
-            created_ms: NOW,
+    let (_dir, gw, tenant, port, _stop) =
+        serve_with_account_b(b_cluster, vec![SaslFamily::Iam, SaslFamily::Plain], |t| {
+            t.cluster.id
         })
-        .await
-        .unwrap();
-    store
-        .create_cluster(&Cluster {
-            id: b_cluster,
-            account_id: ACCOUNT_B.into(),
-            name: "b-cluster".into(),
-            region: "us-east-1".into(),
-            created_ms: NOW,
-        })
-        .await
-        .unwrap();
-    store_principal(store.as_ref(), ACCOUNT_B, "user/b", DEV_POLICY, KEY_B).await;
-    let listeners = gw.bind_listeners().await.unwrap();
-    let port = listeners[0].local_addr().port();
-    let (_stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(gw.clone().serve_listeners(listeners, async move {
-        let _ = stopped.await;
-    }));
+        .await;
     let b_host = gw.cluster_host_name(b_cluster, "us-east-1").unwrap();
     let a_host = gw
         .cluster_host_name(tenant.cluster.id, "us-east-1")
