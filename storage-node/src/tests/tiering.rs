@@ -10,8 +10,18 @@ pub(super) async fn object_keys(h: &Harness) -> Vec<String> {
     list.into_iter().map(|m| m.location.to_string()).collect()
 }
 
+/// Live WAL segments (trimmed ones kept for reuse, `*.free`, are not counted).
 pub(super) fn wal_files(h: &Harness) -> usize {
-    std::fs::read_dir(h.wal_dir()).unwrap().count()
+    std::fs::read_dir(h.wal_dir())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "wal")
+        })
+        .count()
 }
 
 #[tokio::test]

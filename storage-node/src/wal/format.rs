@@ -10,8 +10,11 @@ use super::WalRecord;
 
 /// The first eight bytes of every segment file.
 pub(crate) const MAGIC: [u8; 8] = *b"FJORDWAL";
-/// The on-disk format version this code writes and reads.
-pub(crate) const FORMAT_VERSION: u32 = 1;
+/// The on-disk format version this code writes. Version 1 segments (no record seeds, no
+/// previous-segment length) are still read, and appended to when one is the active segment.
+pub(crate) const FORMAT_VERSION: u32 = 2;
+/// The first format version, still readable.
+const FORMAT_V1: u32 = 1;
 /// Length of the segment file header.
 pub(crate) const HEADER_LEN: usize = 32;
 /// Length of a frame's `len` and `crc` fields.
@@ -27,21 +30,58 @@ pub const MAX_RECORD_BYTES: usize = 256 << 20;
 /// `kind` of a record that carries the batches of one partition.
 const KIND_BATCHES: u8 = 1;
 
-/// Encodes the header of segment `segment`.
-pub(crate) fn encode_header(segment: u64) -> [u8; HEADER_LEN] {
+/// What a segment's header says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SegmentHeader {
+    /// Format version of the segment's records.
+    pub version: u32,
+    /// The segment's sequence number.
+    pub segment: u64,
+    /// Final length of the previous segment, written when this one was started (version 2;
+    /// `None` for the first segment of a log and in version 1). It bounds the previous
+    /// segment's records, so that bytes a recycled file held beyond them are never read.
+    pub previous_len: Option<u64>,
+}
+
+impl SegmentHeader {
+    /// The CRC-32C every record checksum of this segment starts from. Version 2 seeds it with
+    /// the segment number, so that the records a recycled file still holds from its previous
+    /// life fail their checksum here instead of passing for records of this segment (the
+    /// scheme RocksDB's recyclable log format uses). Version 1 starts from zero.
+    pub fn crc_seed(&self) -> u32 {
+        if self.version == FORMAT_V1 {
+            0
+        } else {
+            Self::v2_seed(self.segment)
+        }
+    }
+
+    /// The seed of version-2 segment `segment`.
+    pub fn v2_seed(segment: u64) -> u32 {
+        crc32c::crc32c(&segment.to_le_bytes())
+    }
+}
+
+/// Encodes a version-2 header of segment `segment`, after a previous segment of
+/// `previous_len` bytes (`None` for the first segment).
+pub(crate) fn encode_header(segment: u64, previous_len: Option<u64>) -> [u8; HEADER_LEN] {
     let mut h = [0u8; HEADER_LEN];
     h[0..8].copy_from_slice(&MAGIC);
     h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-    // h[12..16] reserved, zero.
     h[16..24].copy_from_slice(&segment.to_le_bytes());
-    let crc = crc32c::crc32c(&h[0..24]);
-    h[24..28].copy_from_slice(&crc.to_le_bytes());
-    // h[28..32] reserved, zero.
+    h[24..32].copy_from_slice(&previous_len.unwrap_or(0).to_le_bytes());
+    let crc = header_crc_v2(&h);
+    h[12..16].copy_from_slice(&crc.to_le_bytes());
     h
 }
 
+/// CRC-32C of a version-2 header without its checksum field (bytes 12..16).
+fn header_crc_v2(h: &[u8]) -> u32 {
+    crc32c::crc32c_append(crc32c::crc32c(&h[0..12]), &h[16..32])
+}
+
 /// Checks the header at the start of `buf` for segment `segment`; the error says what is wrong.
-pub(crate) fn check_header(buf: &[u8], segment: u64) -> Result<(), String> {
+pub(crate) fn check_header(buf: &[u8], segment: u64) -> Result<SegmentHeader, String> {
     let Some(h) = buf.get(..HEADER_LEN) else {
         return Err(format!(
             "file header is {} bytes, expected {HEADER_LEN}",
@@ -51,15 +91,26 @@ pub(crate) fn check_header(buf: &[u8], segment: u64) -> Result<(), String> {
     if h[0..8] != MAGIC {
         return Err("bad magic: not a Fjord WAL segment".to_owned());
     }
-    let crc = u32_at(h, 24);
-    if crc != crc32c::crc32c(&h[0..24]) {
-        return Err("file header checksum mismatch".to_owned());
-    }
+    // The version is read before the checksum is known to match: it says where the checksum
+    // is. A damaged version field fails below either way.
     let version = u32_at(h, 8);
-    if version != FORMAT_VERSION {
-        return Err(format!(
-            "unsupported format version {version}, this build reads {FORMAT_VERSION}"
-        ));
+    let (crc_ok, previous_len) = match version {
+        FORMAT_V1 => (u32_at(h, 24) == crc32c::crc32c(&h[0..24]), None),
+        FORMAT_VERSION => {
+            let previous = u64_at(h, 24);
+            (
+                u32_at(h, 12) == header_crc_v2(h),
+                (previous != 0).then_some(previous),
+            )
+        }
+        _ => {
+            return Err(format!(
+                "unsupported format version {version}, this build reads {FORMAT_V1} and {FORMAT_VERSION}"
+            ))
+        }
+    };
+    if !crc_ok {
+        return Err("file header checksum mismatch".to_owned());
     }
     let stored = u64_at(h, 16);
     if stored != segment {
@@ -67,12 +118,22 @@ pub(crate) fn check_header(buf: &[u8], segment: u64) -> Result<(), String> {
             "header names segment {stored} but the file name says {segment}"
         ));
     }
-    Ok(())
+    Ok(SegmentHeader {
+        version,
+        segment,
+        previous_len,
+    })
 }
 
 /// Appends the frame head and fixed body of `rec` to `out`; the batch bytes follow it on disk.
 /// The CRC covers the length field, the fixed body and the batches.
-pub(crate) fn encode_record_head(rec: &WalRecord, durable_before: u64, out: &mut Vec<u8>) {
+/// `seed` is the segment's [`SegmentHeader::crc_seed`].
+pub(crate) fn encode_record_head(
+    rec: &WalRecord,
+    durable_before: u64,
+    seed: u32,
+    out: &mut Vec<u8>,
+) {
     let body_len = BODY_FIXED_LEN + rec.batches.len();
     // The writer rejects records over MAX_RECORD_BYTES (< u32::MAX) before encoding them.
     let len = u32::try_from(body_len).unwrap_or(u32::MAX);
@@ -86,7 +147,7 @@ pub(crate) fn encode_record_head(rec: &WalRecord, durable_before: u64, out: &mut
     out.extend_from_slice(&rec.epoch.to_le_bytes());
     out.extend_from_slice(&rec.base_offset.to_le_bytes());
     out.extend_from_slice(&rec.last_offset.to_le_bytes());
-    let mut crc = crc32c::crc32c(&out[start..start + 4]);
+    let mut crc = crc32c::crc32c_append(seed, &out[start..start + 4]);
     crc = crc32c::crc32c_append(crc, &out[start + FRAME_HEAD_LEN..]);
     crc = crc32c::crc32c_append(crc, &rec.batches);
     out[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
@@ -119,8 +180,9 @@ pub(crate) enum Frame {
     },
 }
 
-/// Decodes the frame starting at `at` in the segment contents `buf`.
-pub(crate) fn decode_frame(buf: &Bytes, at: usize) -> Frame {
+/// Decodes the frame starting at `at` in the segment contents `buf`, whose records' checksums
+/// start from `seed` ([`SegmentHeader::crc_seed`]).
+pub(crate) fn decode_frame(buf: &Bytes, at: usize, seed: u32) -> Frame {
     let Some(rest) = buf.get(at..) else {
         return Frame::Bad {
             reason: "offset past end of segment",
@@ -148,7 +210,7 @@ pub(crate) fn decode_frame(buf: &Bytes, at: usize) -> Frame {
     };
     let end = at + FRAME_HEAD_LEN + len;
     let stored_crc = u32_at(rest, 4);
-    let crc = crc32c::crc32c_append(crc32c::crc32c(&rest[0..4]), body);
+    let crc = crc32c::crc32c_append(crc32c::crc32c_append(seed, &rest[0..4]), body);
     if crc != stored_crc {
         return Frame::Bad {
             reason: "record checksum mismatch",
@@ -225,9 +287,12 @@ mod tests {
         }
     }
 
+    /// The seed of a version-2 segment 5.
+    const SEED: u32 = 0x5eed;
+
     fn encode(rec: &WalRecord, durable_before: u64) -> Vec<u8> {
         let mut out = vec![0u8; HEADER_LEN];
-        encode_record_head(rec, durable_before, &mut out);
+        encode_record_head(rec, durable_before, SEED, &mut out);
         out.extend_from_slice(&rec.batches);
         out
     }
@@ -236,7 +301,7 @@ mod tests {
     fn record_round_trips() {
         let rec = record(b"some batch bytes");
         let buf = Bytes::from(encode(&rec, HEADER_LEN as u64));
-        match decode_frame(&buf, HEADER_LEN) {
+        match decode_frame(&buf, HEADER_LEN, SEED) {
             Frame::Record {
                 record,
                 durable_before,
@@ -257,7 +322,7 @@ mod tests {
         for i in HEADER_LEN..good.len() {
             let mut bad = good.clone();
             bad[i] ^= 0x01;
-            let frame = decode_frame(&Bytes::from(bad), HEADER_LEN);
+            let frame = decode_frame(&Bytes::from(bad), HEADER_LEN, SEED);
             assert!(
                 matches!(frame, Frame::Bad { .. }),
                 "flip at byte {i} not detected: {frame:?}"
@@ -271,7 +336,7 @@ mod tests {
         for cut in HEADER_LEN..good.len() {
             let buf = Bytes::copy_from_slice(&good[..cut]);
             assert!(matches!(
-                decode_frame(&buf, HEADER_LEN),
+                decode_frame(&buf, HEADER_LEN, SEED),
                 Frame::Bad { end: None, .. }
             ));
         }
@@ -279,11 +344,19 @@ mod tests {
 
     #[test]
     fn header_checks() {
-        let h = encode_header(42);
-        assert!(check_header(&h, 42).is_ok());
+        let h = encode_header(42, Some(1 << 26));
+        let header = check_header(&h, 42).unwrap();
+        assert_eq!(header.version, FORMAT_VERSION);
+        assert_eq!(header.previous_len, Some(1 << 26));
+        assert_eq!(
+            check_header(&encode_header(1, None), 1)
+                .unwrap()
+                .previous_len,
+            None
+        );
         assert!(check_header(&h, 41).unwrap_err().contains("segment 42"));
         assert!(check_header(&h[..10], 42).is_err());
-        for i in 0..28 {
+        for i in 0..HEADER_LEN {
             let mut bad = h;
             bad[i] ^= 0x80;
             assert!(
@@ -298,8 +371,59 @@ mod tests {
         let rec = record(b"x");
         let buf = Bytes::from(encode(&rec, HEADER_LEN as u64 + 1));
         assert!(matches!(
-            decode_frame(&buf, HEADER_LEN),
+            decode_frame(&buf, HEADER_LEN, SEED),
             Frame::Invalid { .. }
+        ));
+    }
+
+    /// A version-1 header as the first release wrote it: CRC of bytes 0..24 at 24.
+    fn header_v1(segment: u64) -> [u8; HEADER_LEN] {
+        let mut h = [0u8; HEADER_LEN];
+        h[0..8].copy_from_slice(&MAGIC);
+        h[8..12].copy_from_slice(&FORMAT_V1.to_le_bytes());
+        h[16..24].copy_from_slice(&segment.to_le_bytes());
+        let crc = crc32c::crc32c(&h[0..24]);
+        h[24..28].copy_from_slice(&crc.to_le_bytes());
+        h
+    }
+
+    #[test]
+    fn version_1_segments_are_still_read_with_unseeded_records() {
+        let header = check_header(&header_v1(9), 9).unwrap();
+        assert_eq!(header.version, FORMAT_V1);
+        assert_eq!(header.previous_len, None);
+        assert_eq!(header.crc_seed(), 0);
+        let mut bad = header_v1(9);
+        bad[20] ^= 1;
+        assert!(check_header(&bad, 9).is_err());
+        let mut unknown = header_v1(9);
+        unknown[8] = 3;
+        assert!(check_header(&unknown, 9)
+            .unwrap_err()
+            .contains("unsupported format version 3"));
+    }
+
+    #[test]
+    fn a_record_of_another_segment_fails_its_checksum() {
+        // What a recycled file holds beyond the new records: intact frames of an older segment.
+        let seed = |segment| {
+            check_header(&encode_header(segment, None), segment)
+                .unwrap()
+                .crc_seed()
+        };
+        assert_ne!(seed(3), seed(4));
+        let rec = record(b"old life");
+        let mut out = vec![0u8; HEADER_LEN];
+        encode_record_head(&rec, HEADER_LEN as u64, seed(3), &mut out);
+        out.extend_from_slice(&rec.batches);
+        let buf = Bytes::from(out);
+        assert!(matches!(
+            decode_frame(&buf, HEADER_LEN, seed(3)),
+            Frame::Record { .. }
+        ));
+        assert!(matches!(
+            decode_frame(&buf, HEADER_LEN, seed(4)),
+            Frame::Bad { end: Some(_), .. }
         ));
     }
 }

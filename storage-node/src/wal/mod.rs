@@ -17,23 +17,26 @@
 //! tickets and every later one fail with [`WalError::Poisoned`], because after a failed
 //! `fsync` the kernel may have dropped the dirty pages and nothing can be reported durable.
 //!
-//! # On-disk layout (format version 1, all integers little-endian)
+//! # On-disk layout (format version 2, all integers little-endian)
 //!
 //! The WAL directory holds segment files named by a 20-digit sequence number starting at 1,
-//! e.g. `00000000000000000001.wal`. Other files are ignored. Segments are consecutive; trim
-//! deletes the oldest ones. Each segment is:
+//! e.g. `00000000000000000001.wal`. Segments are consecutive; trim removes the oldest ones.
+//! Up to two trimmed segments are kept as `<number>.free` and reused for the next segments
+//! (their blocks are overwritten in place, so a group's `fdatasync` writes no file-system
+//! metadata; see `segment::recycle_segment`). Other files are ignored. Each segment is:
 //!
 //! ```text
 //! file header, 32 bytes:
 //!   0  magic            8   b"FJORDWAL"
-//!   8  format version   u32 1
-//!  12  reserved         u32 0
+//!   8  format version   u32 2
+//!  12  header crc       u32 CRC-32C of bytes 0..12 followed by bytes 16..32
 //!  16  segment          u64 the sequence number in the file name
-//!  24  header crc       u32 CRC-32C of bytes 0..24
-//!  28  reserved         u32 0
+//!  24  previous length  u64 final length of the previous segment (0 for the first): that
+//!                           segment's records end there, whatever its file holds beyond
 //! then records, back to back:
 //!   0  len              u32 length of the body (bytes from offset 8 to the end of the record)
-//!   4  crc              u32 CRC-32C of `len` (its 4 bytes) followed by the body
+//!   4  crc              u32 CRC-32C, started from the CRC-32C of the segment number (u64),
+//!                           of `len` (its 4 bytes) followed by the body
 //!   body:
 //!   8  kind             u8  1 = the batches of one partition
 //!   9  durable_before   u64 offset in this segment where the record's write group starts;
@@ -46,14 +49,20 @@
 //!  57  batches          len - 49 bytes, the record batches verbatim
 //! ```
 //!
+//! Version 1 (still read, and appended to while one is the active segment) had `reserved`
+//! at 12, the header crc (of bytes 0..24) at 24, and record checksums started from zero.
+//!
 //! A body is at most 256 MiB ([`MAX_RECORD_BYTES`]). A [`WalPosition`] is (segment, offset
-//! just after a record). A segment is sealed and a new one started (created, synced, and the
-//! directory synced) after the group that makes it reach [`WalConfig::segment_bytes`].
+//! just after a record). A segment is sealed and a new one started after the group that makes
+//! it reach [`WalConfig::segment_bytes`]: the new file's header is written and synced under a
+//! name recovery ignores, then the file is renamed and the directory synced.
 //!
 //! # Recovery
 //!
-//! Segments are read in order. A frame that is cut short or fails its CRC at the end of the
-//! last segment is a torn write: the segment is truncated there (and synced). The same thing
+//! Segments are read in order, each sealed one up to the length its successor's header
+//! gives. A frame that is cut short or fails its CRC at the end of the last segment is a torn
+//! write (or, in a reused file, the previous life's records): the segment is truncated there
+//! (and synced). The same thing
 //! anywhere else, a missing segment, a bad header or an unknown record kind is
 //! [`WalError::Corrupt`]. `durable_before` is what tells a torn tail from a damaged synced
 //! record in the last segment; see the `recovery` module.
@@ -81,7 +90,7 @@ pub use format::MAX_RECORD_BYTES;
 pub use segment::{IoHook, IoOp};
 
 use format::{BODY_FIXED_LEN, HEADER_LEN};
-use segment::{io_err, segment_path, sync_dir, NoHook};
+use segment::{free_path, io_err, segment_path, sync_dir, NoHook};
 use writer::{Command, Pending, Writer};
 
 /// Largest `batches` payload of one [`WalRecord`].
@@ -201,7 +210,14 @@ pub(crate) struct Shared {
     stopped: RwLock<bool>,
     /// Serialises trims so segments are always deleted oldest first.
     trim_lock: Mutex<()>,
+    /// Trimmed segments kept for the writer to reuse (at most [`KEPT_FREE_SEGMENTS`]).
+    free: Mutex<Vec<PathBuf>>,
 }
+
+/// Trimmed segments kept for reuse rather than deleted: one for the next rotation and one
+/// spare, so a steady log never allocates or frees segment files (see
+/// [`segment::recycle_segment`]). Costs this many segments of disk beyond the live ones.
+const KEPT_FREE_SEGMENTS: usize = 2;
 
 impl Shared {
     /// The error for anything attempted after the writer stopped.
@@ -253,18 +269,32 @@ impl Shared {
         };
         for &seq in &victims {
             let path = segment_path(&self.dir, seq);
-            self.hook
-                .before(IoOp::Remove, &path)
-                .map_err(io_err("delete segment", &path))?;
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    tracing::warn!(segment = seq, "trimmed WAL segment was already gone");
+            let keep = self.free.lock().len() < KEPT_FREE_SEGMENTS;
+            let kept = if keep {
+                let free = free_path(&self.dir, seq);
+                self.hook
+                    .before(IoOp::Recycle, &path)
+                    .map_err(io_err("keep segment", &path))?;
+                std::fs::rename(&path, &free).map_err(io_err("keep segment", &path))?;
+                Some(free)
+            } else {
+                self.hook
+                    .before(IoOp::Remove, &path)
+                    .map_err(io_err("delete segment", &path))?;
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        tracing::warn!(segment = seq, "trimmed WAL segment was already gone");
+                    }
+                    Err(e) => return Err(io_err("delete segment", &path)(e)),
                 }
-                Err(e) => return Err(io_err("delete segment", &path)(e)),
-            }
+                None
+            };
             sync_dir(&self.dir, self.hook.as_ref())?;
             self.segments.lock().sealed.remove(&seq);
+            if let Some(free) = kept {
+                self.free.lock().push(free);
+            }
         }
         if !victims.is_empty() {
             tracing::info!(deleted = victims.len(), ?upto, "WAL trimmed");
@@ -332,6 +362,7 @@ impl Wal {
             }),
             stopped: RwLock::new(false),
             trim_lock: Mutex::new(()),
+            free: Mutex::new(recovered.free),
         });
         let writer = Writer {
             shared: shared.clone(),
@@ -339,6 +370,7 @@ impl Wal {
             file: recovered.active,
             seq: recovered.active_seq,
             len: recovered.active_len,
+            seed: recovered.active_seed,
         };
         let (tx, rx) = mpsc::channel(config.queue_depth);
         std::thread::Builder::new()

@@ -20,8 +20,10 @@ use std::path::Path;
 
 use bytes::Bytes;
 
-use super::format::{check_header, decode_frame, encode_header, Frame, HEADER_LEN};
-use super::segment::{create_segment, io_err, list_segments, segment_path, sync_dir, IoHook, IoOp};
+use super::format::{check_header, decode_frame, encode_header, Frame, SegmentHeader, HEADER_LEN};
+use super::segment::{
+    create_segment, io_err, list_free, list_segments, segment_path, sync_dir, IoHook, IoOp,
+};
 use super::{WalError, WalPosition, WalRecord};
 
 /// What a scan of one segment found.
@@ -35,9 +37,15 @@ pub(crate) struct Scan {
     pub torn: Option<&'static str>,
 }
 
-/// Scans the records of segment `seq` (contents `buf`, header already checked). Only the last
-/// segment may have a torn tail; anything bad elsewhere is [`WalError::Corrupt`].
-pub(crate) fn scan_segment(seq: u64, buf: &Bytes, is_last: bool) -> Result<Scan, WalError> {
+/// Scans the records of segment `seq` (contents `buf`, header already checked; records'
+/// checksums start from `seed`). Only the last segment may have a torn tail; anything bad
+/// elsewhere is [`WalError::Corrupt`].
+pub(crate) fn scan_segment(
+    seq: u64,
+    buf: &Bytes,
+    is_last: bool,
+    seed: u32,
+) -> Result<Scan, WalError> {
     let corrupt = |offset: usize, reason: String| WalError::Corrupt {
         segment: seq,
         offset: offset as u64,
@@ -46,7 +54,7 @@ pub(crate) fn scan_segment(seq: u64, buf: &Bytes, is_last: bool) -> Result<Scan,
     let mut records = Vec::new();
     let mut at = HEADER_LEN;
     while at < buf.len() {
-        match decode_frame(buf, at) {
+        match decode_frame(buf, at, seed) {
             Frame::Record { record, end, .. } => {
                 records.push((end as u64, record));
                 at = end;
@@ -56,7 +64,7 @@ pub(crate) fn scan_segment(seq: u64, buf: &Bytes, is_last: bool) -> Result<Scan,
                 if !is_last {
                     return Err(corrupt(at, reason.to_owned()));
                 }
-                if let Some(synced) = later_proof_of_sync(buf, at, end) {
+                if let Some(synced) = later_proof_of_sync(buf, at, end, seed) {
                     return Err(corrupt(
                         at,
                         format!("{reason}, but a later record shows the first {synced} bytes were synced"),
@@ -79,9 +87,14 @@ pub(crate) fn scan_segment(seq: u64, buf: &Bytes, is_last: bool) -> Result<Scan,
 
 /// Walks the frames after a bad one at `bad_at` (as far as their lengths allow) and returns the
 /// largest `durable_before` beyond `bad_at` that an intact record claims, if any.
-fn later_proof_of_sync(buf: &Bytes, bad_at: usize, mut next: Option<usize>) -> Option<u64> {
+fn later_proof_of_sync(
+    buf: &Bytes,
+    bad_at: usize,
+    mut next: Option<usize>,
+    seed: u32,
+) -> Option<u64> {
     while let Some(at) = next.filter(|&at| at < buf.len()) {
-        next = match decode_frame(buf, at) {
+        next = match decode_frame(buf, at, seed) {
             Frame::Record {
                 durable_before,
                 end,
@@ -113,6 +126,10 @@ pub(crate) struct Recovered {
     pub active_len: u64,
     /// The active segment, opened for writing and positioned at its end.
     pub active: File,
+    /// The active segment's record checksum seed.
+    pub active_seed: u32,
+    /// Trimmed segments kept for reuse, oldest first.
+    pub free: Vec<std::path::PathBuf>,
 }
 
 /// Opens the WAL in `dir` (creating it if needed) and recovers its records. Blocking.
@@ -129,13 +146,16 @@ pub(crate) fn recover(dir: &Path, hook: &dyn IoHook) -> Result<Recovered, WalErr
     let seqs = list_segments(dir)?;
     let Some(&last_seq) = seqs.last() else {
         tracing::info!(dir = %dir.display(), "creating a new WAL");
-        let active = create_segment(dir, 1, hook)?;
+        let free = list_free(dir)?;
+        let active = create_segment(dir, 1, None, hook)?;
         return Ok(Recovered {
             records: Vec::new(),
             sealed: BTreeMap::new(),
             active_seq: 1,
             active_len: HEADER_LEN as u64,
             active,
+            active_seed: SegmentHeader::v2_seed(1),
+            free,
         });
     };
     // Trim deletes a prefix of the segments one at a time, fsyncing the directory after each,
@@ -150,28 +170,62 @@ pub(crate) fn recover(dir: &Path, hook: &dyn IoHook) -> Result<Recovered, WalErr
         }
     }
 
+    let mut bufs = Vec::with_capacity(seqs.len());
+    for &seq in &seqs {
+        let path = segment_path(dir, seq);
+        bufs.push(Bytes::from(
+            std::fs::read(&path).map_err(io_err("read segment", &path))?,
+        ));
+    }
     let mut records = Vec::new();
     let mut sealed = BTreeMap::new();
     let mut active_len = HEADER_LEN as u64;
-    for &seq in &seqs {
+    let mut active_seed = SegmentHeader::v2_seed(last_seq);
+    for (i, &seq) in seqs.iter().enumerate() {
         let is_last = seq == last_seq;
         let path = segment_path(dir, seq);
-        let buf = Bytes::from(std::fs::read(&path).map_err(io_err("read segment", &path))?);
-        if let Err(reason) = check_header(&buf, seq) {
-            // A crash while creating the last segment can leave its header torn; records are
-            // only written after the header was synced, so such a file holds nothing else.
-            if is_last && buf.len() <= HEADER_LEN {
+        let buf = &bufs[i];
+        let header = match check_header(buf, seq) {
+            Ok(header) => header,
+            // A crash while a version-1 build created the last segment can leave its header
+            // torn; records were only written after the header was synced, so such a file
+            // holds nothing else. (This build syncs a header before the file gets its name.)
+            Err(reason) if is_last && buf.len() <= HEADER_LEN => {
                 tracing::warn!(segment = seq, %reason, "rewriting the torn header of the last WAL segment");
                 rewrite_header(dir, seq, hook)?;
                 continue;
             }
+            Err(reason) => {
+                return Err(WalError::Corrupt {
+                    segment: seq,
+                    offset: 0,
+                    reason,
+                })
+            }
+        };
+        // A sealed segment ends where the next one's header says: a reused file may hold
+        // older bytes beyond that.
+        let bound = bufs
+            .get(i + 1)
+            .and_then(|next| check_header(next, seq + 1).ok())
+            .and_then(|next| next.previous_len);
+        let end = bound.map_or(buf.len(), |b| {
+            usize::try_from(b).map_or(buf.len(), |b| b.min(buf.len()))
+        });
+        let scan = scan_segment(seq, &buf.slice(..end), is_last, header.crc_seed())?;
+        if let Some(bound) = bound.filter(|&b| b != scan.valid_len) {
+            // Only a file cut short or a damaged header gets here (a record cut by the end
+            // of the file was reported by the scan).
             return Err(WalError::Corrupt {
                 segment: seq,
-                offset: 0,
-                reason,
+                offset: scan.valid_len,
+                reason: format!(
+                    "segment {} says this one ends at {bound}, but its records end at {}",
+                    seq + 1,
+                    scan.valid_len
+                ),
             });
         }
-        let scan = scan_segment(seq, &buf, is_last)?;
         if let Some(reason) = scan.torn {
             tracing::warn!(
                 segment = seq,
@@ -193,10 +247,12 @@ pub(crate) fn recover(dir: &Path, hook: &dyn IoHook) -> Result<Recovered, WalErr
         }));
         if is_last {
             active_len = scan.valid_len;
+            active_seed = header.crc_seed();
         } else {
             sealed.insert(seq, scan.valid_len);
         }
     }
+    drop(bufs);
 
     let path = segment_path(dir, last_seq);
     let mut active = OpenOptions::new()
@@ -225,6 +281,8 @@ pub(crate) fn recover(dir: &Path, hook: &dyn IoHook) -> Result<Recovered, WalErr
         active_seq: last_seq,
         active_len,
         active,
+        active_seed,
+        free: list_free(dir)?,
     })
 }
 
@@ -254,7 +312,7 @@ fn rewrite_header(dir: &Path, seq: u64, hook: &dyn IoHook) -> Result<(), WalErro
         .truncate(true)
         .open(&path)
         .map_err(io_err("rewrite segment header", &path))?;
-    file.write_all(&encode_header(seq))
+    file.write_all(&encode_header(seq, None))
         .map_err(io_err("rewrite segment header", &path))?;
     hook.before(IoOp::SyncData, &path)
         .map_err(io_err("fsync segment", &path))?;

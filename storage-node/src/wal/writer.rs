@@ -14,8 +14,8 @@ use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::format::{encode_record_head, HEADER_LEN, RECORD_OVERHEAD};
-use super::segment::{create_segment, io_err, segment_path, IoOp};
+use super::format::{encode_record_head, SegmentHeader, HEADER_LEN, RECORD_OVERHEAD};
+use super::segment::{create_segment, io_err, recycle_segment, segment_path, IoOp};
 use super::{Shared, WalError, WalPosition, WalRecord};
 
 /// A group stops taking more appends once it holds this many bytes (one append may exceed it).
@@ -53,6 +53,8 @@ pub(crate) struct Writer {
     pub file: File,
     pub seq: u64,
     pub len: u64,
+    /// The active segment's record checksum seed.
+    pub seed: u32,
 }
 
 impl Writer {
@@ -119,7 +121,7 @@ impl Writer {
         let mut end = group_start;
         for p in group.iter() {
             for r in &p.records {
-                encode_record_head(r, group_start, heads);
+                encode_record_head(r, group_start, self.seed, heads);
                 end += (RECORD_OVERHEAD + r.batches.len()) as u64;
             }
             ends.push(end);
@@ -166,7 +168,8 @@ impl Writer {
         rotated
     }
 
-    /// Starts the next segment once the active one has reached the configured size.
+    /// Starts the next segment once the active one has reached the configured size, in a
+    /// trimmed segment's file when one is kept (see [`recycle_segment`]).
     fn rotate_if_full(&mut self) -> Result<(), WalError> {
         if self.len < self.segment_bytes {
             return Ok(());
@@ -176,7 +179,13 @@ impl Writer {
             offset: self.len,
             reason: "segment sequence numbers exhausted".to_owned(),
         })?;
-        let file = create_segment(&self.shared.dir, next, self.shared.hook.as_ref())?;
+        let (dir, hook, previous_len) =
+            (&self.shared.dir, self.shared.hook.as_ref(), Some(self.len));
+        let reused = self.shared.free.lock().pop();
+        let file = match &reused {
+            Some(free) => recycle_segment(dir, free, next, previous_len, hook)?,
+            None => create_segment(dir, next, previous_len, hook)?,
+        };
         {
             let mut segs = self.shared.segments.lock();
             segs.sealed.insert(self.seq, self.len);
@@ -186,10 +195,12 @@ impl Writer {
             sealed = self.seq,
             sealed_bytes = self.len,
             active = next,
+            reused = reused.is_some(),
             "WAL segment rotated"
         );
         self.file = file;
         self.seq = next;
+        self.seed = SegmentHeader::v2_seed(next);
         self.len = HEADER_LEN as u64;
         Ok(())
     }

@@ -303,7 +303,8 @@ async fn a_failed_rotation_poisons_the_wal() {
     struct FailCreate;
     impl IoHook for FailCreate {
         fn before(&self, op: IoOp, path: &std::path::Path) -> std::io::Result<()> {
-            if op == IoOp::CreateSegment && path.ends_with("00000000000000000002.wal") {
+            // A new segment is created under its `.free` name and renamed once synced.
+            if op == IoOp::CreateSegment && path.ends_with("00000000000000000002.free") {
                 return Err(std::io::Error::other("injected create failure"));
             }
             Ok(())
@@ -388,7 +389,7 @@ async fn a_failed_delete_stops_trim_at_the_oldest_remaining_segment() {
     impl IoHook for FailRemove {
         fn before(&self, op: IoOp, path: &std::path::Path) -> std::io::Result<()> {
             if op == IoOp::Remove
-                && path.ends_with("00000000000000000002.wal")
+                && path.ends_with("00000000000000000003.wal")
                 && self.0.load(Ordering::SeqCst)
             {
                 return Err(std::io::Error::other("injected unlink failure"));
@@ -417,9 +418,11 @@ async fn a_failed_delete_stops_trim_at_the_oldest_remaining_segment() {
         ),
         "{err}"
     );
-    // Never a gap: 3 and 4 stay while 2 does.
-    assert_eq!(wal.segments(), [2, 3, 4, 5]);
-    assert!(seg(dir.path(), 3).exists());
+    // 1 and 2 are kept for reuse (two at most); 3 failed, so 4 stays too: never a gap.
+    assert_eq!(wal.segments(), [3, 4, 5]);
+    assert!(seg(dir.path(), 4).exists());
+    assert!(dir.path().join("00000000000000000001.free").exists());
+    assert!(dir.path().join("00000000000000000002.free").exists());
     assert!(!wal.is_poisoned(), "trim failures do not affect writes");
 
     hook.0.store(false, Ordering::SeqCst);

@@ -3,6 +3,7 @@
 
 mod api;
 mod recovery;
+mod reuse;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
