@@ -50,8 +50,32 @@ pub struct ServerUsage {
     pub before: Usage,
     /// Usage at the end of the measured window.
     pub after: Usage,
+    /// CPU seconds per GB (10^9 bytes) produced plus consumed in the window (warm-up and
+    /// backlog building excluded).
+    pub cpu_seconds_per_gb: Option<f64>,
+    /// Cores the server kept busy on average over the window.
+    pub cpu_cores: f64,
+}
+
+/// CPU of one process over the measured window.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct WindowCpu {
     /// CPU seconds per GB (10^9 bytes) produced plus consumed in the window.
     pub cpu_seconds_per_gb: Option<f64>,
+    /// Cores kept busy on average over the window.
+    pub cpu_cores: f64,
+}
+
+impl WindowCpu {
+    /// CPU between two readings, over `bytes` moved in `seconds`.
+    pub fn between(start: Usage, end: Usage, bytes: u64, seconds: f64) -> Self {
+        let cpu = end.cpu_seconds - start.cpu_seconds;
+        let gb = bytes as f64 / 1e9;
+        Self {
+            cpu_seconds_per_gb: (gb > 0.0).then(|| cpu / gb),
+            cpu_cores: if seconds > 0.0 { cpu / seconds } else { 0.0 },
+        }
+    }
 }
 
 #[cfg(test)]
@@ -67,5 +91,19 @@ mod tests {
         assert_eq!(parse_cpu_ticks(stat), Some(300));
         let me = read(std::process::id()).unwrap();
         assert!(me.rss_kib > 0);
+        let (a, b) = (
+            Usage {
+                rss_kib: 1,
+                cpu_seconds: 10.0,
+            },
+            Usage {
+                rss_kib: 1,
+                cpu_seconds: 13.0,
+            },
+        );
+        let w = WindowCpu::between(a, b, 2_000_000_000, 6.0);
+        assert_eq!(w.cpu_seconds_per_gb, Some(1.5));
+        assert_eq!(w.cpu_cores, 0.5);
+        assert_eq!(WindowCpu::between(a, b, 0, 6.0).cpu_seconds_per_gb, None);
     }
 }

@@ -8,7 +8,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::connection::{Auth, Connection};
-use crate::procstat::ServerUsage;
+use crate::procstat::{ServerUsage, WindowCpu};
 use crate::stats::{Counters, Latency};
 use crate::workload::Workload;
 use crate::LoadtestError;
@@ -194,6 +194,9 @@ pub struct RunResult {
     pub idle_connections: u32,
     /// Server memory and CPU, with `--server-pid`.
     pub server: Option<ServerUsage>,
+    /// The harness's own CPU over the window: on a machine shared with the server, it shows
+    /// where the other cores went.
+    pub client: Option<WindowCpu>,
     /// Per-second samples of the measured window.
     pub samples: Vec<Sample>,
 }
@@ -222,6 +225,8 @@ pub struct RunParts<'a> {
     pub error_samples: Vec<String>,
     /// Server usage.
     pub server: Option<ServerUsage>,
+    /// The harness's CPU over the window.
+    pub client: Option<WindowCpu>,
     /// Per-second samples.
     pub samples: Vec<Sample>,
 }
@@ -257,6 +262,7 @@ impl RunResult {
             error_samples: p.error_samples,
             idle_connections: p.workload.idle_connections,
             server: p.server,
+            client: p.client,
             samples: p.samples,
         }
     }
@@ -329,7 +335,18 @@ impl RunResult {
                 ),
             );
             if let Some(c) = sv.cpu_seconds_per_gb {
-                row("server CPU per GB", format!("{c:.2} s"));
+                row(
+                    "server CPU per GB",
+                    format!("{c:.2} s  ({:.2} cores)", sv.cpu_cores),
+                );
+            }
+        }
+        if let Some(c) = &self.client {
+            if let Some(per_gb) = c.cpu_seconds_per_gb {
+                row(
+                    "client CPU per GB",
+                    format!("{per_gb:.2} s  ({:.2} cores)", c.cpu_cores),
+                );
             }
         }
         s
@@ -416,6 +433,7 @@ pub(crate) mod tests {
             backlog_end: backlog(&counters, 1),
             error_samples: Vec::new(),
             server: None,
+            client: None,
             samples,
         })
     }

@@ -22,7 +22,7 @@ use crate::admin::{self, Created};
 use crate::clients::{ConsumerCtx, ProducerCtx};
 use crate::connection::Connection;
 use crate::payload::{sent_at_us, PayloadPool};
-use crate::procstat::{self, ServerUsage};
+use crate::procstat::{self, ServerUsage, WindowCpu};
 use crate::report::{backlog as backlog_of, Progress, RunParts, RunResult};
 use crate::stats::{new_histogram, Stats};
 use crate::workload::{KeyDistributor, Workload};
@@ -129,6 +129,14 @@ pub fn run(
     let test_end = test_start + duration;
     let mut baseline = stats.counters();
     let mut measuring = warmup.is_zero();
+    // CPU is counted from the start of the window, not before warm-up or the backlog.
+    let cpu_reading = || {
+        (
+            opts.server_pid.and_then(procstat::read),
+            procstat::read(std::process::id()),
+        )
+    };
+    let mut cpu_at_window = cpu_reading();
     // When the window really began: the tick that took the baseline, not the nominal time.
     let mut window_start = start;
     let mut tick = start;
@@ -158,6 +166,7 @@ pub fn run(
             measuring = true;
             baseline = counters;
             window_start = now;
+            cpu_at_window = cpu_reading();
         }
         if now >= test_end {
             break;
@@ -167,7 +176,7 @@ pub fn run(
     let window = end_counters.since(&baseline);
     let elapsed = Instant::now().duration_since(window_start);
     let backlog_end = backlog_of(&end_counters, subscriptions);
-    let server_after = opts.server_pid.and_then(procstat::read);
+    let (server_after, client_after) = cpu_reading();
 
     stop.store(true, Ordering::Release);
     join_all(producers.into_iter().map(|p| p.handle), &stats, "producer");
@@ -175,17 +184,28 @@ pub fn run(
     drop(idle);
     let total = stats.counters();
 
-    let server = match (opts.server_pid, server_before, server_after) {
-        (Some(pid), Some(before), Some(after)) => {
-            let gb = (window.acked_bytes + window.received_bytes) as f64 / 1e9;
+    let moved = window.acked_bytes + window.received_bytes;
+    let seconds = elapsed.as_secs_f64();
+    let server = match (
+        opts.server_pid,
+        server_before,
+        cpu_at_window.0,
+        server_after,
+    ) {
+        (Some(pid), Some(before), Some(at_window), Some(after)) => {
+            let cpu = WindowCpu::between(at_window, after, moved, seconds);
             Some(ServerUsage {
                 pid,
                 before,
                 after,
-                cpu_seconds_per_gb: (gb > 0.0)
-                    .then(|| (after.cpu_seconds - before.cpu_seconds) / gb),
+                cpu_seconds_per_gb: cpu.cpu_seconds_per_gb,
+                cpu_cores: cpu.cpu_cores,
             })
         }
+        _ => None,
+    };
+    let client = match (cpu_at_window.1, client_after) {
+        (Some(start), Some(end)) => Some(WindowCpu::between(start, end, moved, seconds)),
         _ => None,
     };
     Ok(RunResult::new(RunParts {
@@ -200,6 +220,7 @@ pub fn run(
         backlog_end,
         error_samples: stats.error_samples(),
         server,
+        client,
         samples,
     }))
 }
