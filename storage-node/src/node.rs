@@ -103,11 +103,26 @@ impl StorageNode {
         objects: Arc<dyn ObjectStore>,
         clock: Arc<dyn Clock>,
     ) -> Result<Arc<StorageNode>, StorageError> {
+        Self::open_with_wal_hook(config, store, objects, clock, None).await
+    }
+
+    /// [`StorageNode::open_with_clock`], with a hook called before every WAL file-system
+    /// step when given (tests hold an `fdatasync` open with it).
+    pub(crate) async fn open_with_wal_hook(
+        config: NodeConfig,
+        store: Arc<dyn MetadataStore>,
+        objects: Arc<dyn ObjectStore>,
+        clock: Arc<dyn Clock>,
+        wal_hook: Option<Arc<dyn crate::wal::IoHook>>,
+    ) -> Result<Arc<StorageNode>, StorageError> {
         config.validate()?;
         let max_pending_bytes = config.max_pending_bytes();
         let multipart = crate::tiering::put::MultipartSettings::from_config(&config);
         let gc = crate::tiering::gc::GcSettings::from_config(&config);
-        let (wal, recovered) = Wal::open(&config.wal_dir, config.wal).await?;
+        let (wal, recovered) = match wal_hook {
+            None => Wal::open(&config.wal_dir, config.wal).await?,
+            Some(hook) => Wal::open_with_hook(&config.wal_dir, config.wal, hook).await?,
+        };
         let node = Arc::new(StorageNode {
             multipart,
             gc,

@@ -6,6 +6,7 @@ mod flaky;
 mod gc;
 mod list_offsets;
 mod metering;
+mod ordering;
 mod s3;
 mod tiering;
 mod uploads;
