@@ -3,16 +3,18 @@
 //! message naming the action, and only the allowed items reach the handler (a refused topic is
 //! never created, deleted or altered). Results keep the request's order.
 
-use fjord_tenancy::policy::{Action, Resource};
+use fjord_tenancy::policy::{Action, Resource, ResourceKind};
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::describe_configs_response::DescribeConfigsResult;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
+use kafka_protocol::ResponseError;
 
 use super::Refusal;
 use crate::admin::{resource_type, AlterResource};
+use crate::error::RequestError;
 use crate::handlers::Ctx;
 use crate::quota::mutations::MutationQuota;
 
@@ -118,7 +120,25 @@ pub(crate) async fn create_topics(ctx: Ctx<'_>, req: CreateTopicsRequest) -> Cre
         }
         t
     });
+    let topics = topics.into_iter().map(|t| hide_configs(ctx, t)).collect();
     resp.with_topics(topics)
+}
+
+/// Kafka answers a created topic's configs (v5+) only to a principal that may describe them,
+/// else TOPIC_AUTHORIZATION_FAILED in `topic_config_error_code` (KIP-525): CreateTopic alone
+/// does not reveal the configs.
+fn hide_configs(ctx: Ctx<'_>, t: CreatableTopicResult) -> CreatableTopicResult {
+    if ctx.version < 5
+        || t.error_code != 0
+        || ctx.access.may(
+            Action::DescribeTopicDynamicConfiguration,
+            Resource::Topic(&t.name),
+        )
+    {
+        return t;
+    }
+    t.with_configs(Some(Vec::new()))
+        .with_topic_config_error_code(ResourceKind::Topic.authorization_failed_code())
 }
 
 pub(crate) async fn delete_topics(ctx: Ctx<'_>, req: DeleteTopicsRequest) -> DeleteTopicsResponse {
@@ -127,19 +147,14 @@ pub(crate) async fn delete_topics(ctx: Ctx<'_>, req: DeleteTopicsRequest) -> Del
     if v >= 6 {
         let mut checks = Vec::with_capacity(req.topics.len());
         for t in &req.topics {
-            let name = match (&t.name, t.topic_id.is_nil()) {
-                (Some(n), _) => Some(n.to_string()),
+            checks.push(match (&t.name, t.topic_id.is_nil()) {
+                (Some(n), _) => ctx.access.allow(Action::DeleteTopic, Resource::Topic(n)),
                 // By id: authorize on the topic's name; an unknown id is the handler's answer.
-                (None, false) => ctx
-                    .topic_by_id(t.topic_id)
-                    .await
-                    .ok()
-                    .map(|i| i.topic.name.clone()),
-                (None, true) => None,
-            };
-            checks.push(match name {
-                Some(n) => ctx.access.allow(Action::DeleteTopic, Resource::Topic(&n)),
-                None => Ok(()),
+                (None, false) => match ctx.topic_by_id(t.topic_id).await {
+                    Ok(info) => delete_by_id(ctx, t.topic_id, &info.topic.name),
+                    Err(_) => Ok(()),
+                },
+                (None, true) => Ok(()),
             });
         }
         let allowed = req.clone().with_topics(keep(&req.topics, &checks));
@@ -177,6 +192,18 @@ pub(crate) async fn delete_topics(ctx: Ctx<'_>, req: DeleteTopicsRequest) -> Del
         t
     });
     resp.with_responses(responses)
+}
+
+/// A topic named by id that the principal may not describe is refused as an unknown id, as
+/// Kafka does, so that its existence is not revealed; one it may describe needs DeleteTopic.
+fn delete_by_id(ctx: Ctx<'_>, id: uuid::Uuid, name: &str) -> Result<(), Refusal> {
+    if !ctx.access.may(Action::DescribeTopic, Resource::Topic(name)) {
+        return Err(Refusal {
+            code: ResponseError::UnknownTopicId.code(),
+            message: RequestError::UnknownTopicId(id).to_string(),
+        });
+    }
+    ctx.access.allow(Action::DeleteTopic, Resource::Topic(name))
 }
 
 pub(crate) async fn create_partitions(

@@ -12,6 +12,7 @@ mod groups;
 mod isolation;
 mod owner_moves;
 mod pipelining;
+mod policy_per_api;
 mod real_node;
 
 use std::collections::{BTreeMap, HashMap};
