@@ -81,27 +81,59 @@ pub fn evaluate(policies: &[NamedPolicy], action: &str, resource: &str) -> Decis
 }
 
 /// Evaluates `action` on "some resource whose ARN starts with `prefix`" (e.g. any group of a
-/// cluster): allowed when an Allow statement could match at least one such resource and no Deny
-/// statement matches all of them. Used for prerequisites whose resource the request does not name
-/// (ReadData needs AlterGroup, but a Fetch names no group).
+/// cluster). Used for prerequisites whose resource the request does not name (ReadData needs
+/// AlterGroup, but a Fetch names no group).
+///
+/// Allowed when some Allow statement names resources under `prefix` that no Deny covers: as
+/// Kafka's `authorizeByResourceType`, an allowed resource pattern counts only if it is not
+/// dominated by a denied one (a Deny pattern that matches the allowed pattern itself, read as
+/// a resource name, covers every resource it names). A Deny that covers every resource under
+/// `prefix` refuses outright. The approximation errs towards refusing: an Allow whose patterns
+/// are all covered is refused even if IAM could find a corner they leave open.
 pub fn evaluate_any(policies: &[NamedPolicy], action: &str, prefix: &str) -> Decision {
-    let mut allow = None;
-    for (policy, index, stmt) in statements(policies) {
-        if !actions_match(&stmt.actions, action) {
-            continue;
-        }
-        let (some, all) = resources_match_prefix(&stmt.resources, prefix);
-        match stmt.effect {
-            Effect::Deny if all => {
-                return Decision::ExplicitDeny(statement_ref(policy, index, stmt))
-            }
-            Effect::Allow if some && allow.is_none() => {
-                allow = Some(statement_ref(policy, index, stmt));
-            }
-            _ => {}
+    let applying: Vec<_> = statements(policies)
+        .filter(|(_, _, stmt)| actions_match(&stmt.actions, action))
+        .collect();
+    let denies: Vec<_> = applying
+        .iter()
+        .filter(|(_, _, stmt)| stmt.effect == Effect::Deny)
+        .collect();
+    if let Some((policy, index, stmt)) = denies
+        .iter()
+        .find(|(_, _, stmt)| resources_match_prefix(&stmt.resources, prefix).1)
+    {
+        return Decision::ExplicitDeny(statement_ref(policy, *index, stmt));
+    }
+    let mut covered_by = None;
+    for (policy, index, stmt) in applying
+        .iter()
+        .filter(|(_, _, s)| s.effect == Effect::Allow)
+    {
+        let open = match &stmt.resources {
+            Patterns::Only(patterns) => patterns
+                .iter()
+                .filter(|p| resource_glob_prefix(p, prefix).0)
+                .any(|p| {
+                    match denies
+                        .iter()
+                        .find(|(_, _, deny)| resources_match(&deny.resources, p))
+                    {
+                        Some((dp, di, ds)) => {
+                            covered_by.get_or_insert_with(|| statement_ref(dp, *di, ds));
+                            false
+                        }
+                        None => true,
+                    }
+                }),
+            // A NotResource Allow leaves something under the prefix open unless it excludes
+            // it all; no Deny covers all of the prefix (checked above).
+            Patterns::Except(_) => resources_match_prefix(&stmt.resources, prefix).0,
+        };
+        if open {
+            return Decision::Allow(statement_ref(policy, *index, stmt));
         }
     }
-    allow.map_or(Decision::ImplicitDeny, Decision::Allow)
+    covered_by.map_or(Decision::ImplicitDeny, Decision::ExplicitDeny)
 }
 
 fn statements(policies: &[NamedPolicy]) -> impl Iterator<Item = (&NamedPolicy, usize, &Statement)> {
@@ -497,6 +529,30 @@ mod tests {
             (
                 r#"{"Statement":[{"Effect":"Allow","Action":"*","Resource":"*"},{"Effect":"Deny","Action":"*","NotResource":"arn:aws:kafka:r:*:topic/*"}]}"#,
                 false,
+            ),
+            // Allowed only on groups that are denied: nothing is left.
+            (
+                r#"{"Statement":[{"Effect":"Allow","Action":"*","Resource":"arn:aws:kafka:r:123456789012:group/c/u/x"},{"Effect":"Deny","Action":"kafka-cluster:AlterGroup","Resource":"arn:aws:kafka:r:123456789012:group/c/u/x"}]}"#,
+                false,
+            ),
+            (
+                r#"{"Statement":[{"Effect":"Allow","Action":"*","Resource":"arn:aws:kafka:r:123456789012:group/c/u/team-*"},{"Effect":"Deny","Action":"*","Resource":"arn:aws:kafka:r:*:group/c/u/team*"}]}"#,
+                false,
+            ),
+            // One of two allowed groups denied: the other is open.
+            (
+                r#"{"Statement":[{"Effect":"Allow","Action":"*","Resource":["arn:aws:kafka:r:123456789012:group/c/u/x","arn:aws:kafka:r:123456789012:group/c/u/y"]},{"Effect":"Deny","Action":"*","Resource":"arn:aws:kafka:r:123456789012:group/c/u/x"}]}"#,
+                true,
+            ),
+            // A Deny of one group inside an allowed wildcard leaves the others.
+            (
+                r#"{"Statement":[{"Effect":"Allow","Action":"*","Resource":"arn:aws:kafka:r:123456789012:group/c/u/*"},{"Effect":"Deny","Action":"*","Resource":"arn:aws:kafka:r:123456789012:group/c/u/x"}]}"#,
+                true,
+            ),
+            // A Deny of another action covers nothing.
+            (
+                r#"{"Statement":[{"Effect":"Allow","Action":"*","Resource":"arn:aws:kafka:r:123456789012:group/c/u/x"},{"Effect":"Deny","Action":"kafka-cluster:ReadData","Resource":"*"}]}"#,
+                true,
             ),
         ];
         for &(doc, want) in cases {
