@@ -141,6 +141,10 @@ pub enum ConnectionError {
         /// Version.
         version: i16,
     },
+    /// A produce with acks=0 failed. The client expects no answer, so, as Kafka does, the
+    /// connection is closed: the client notices, refreshes metadata and reconnects.
+    #[error("acks=0 produce failed, closing the connection: {0}")]
+    AcksZeroProduceFailed(String),
     /// A request other than ApiVersions/SaslHandshake/SaslAuthenticate before authentication.
     #[error("{0} before authentication")]
     Unauthenticated(String),

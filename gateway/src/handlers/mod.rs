@@ -211,8 +211,13 @@ impl Gateway {
                 };
                 match produce::produce(ctx, req, sequenced).await {
                     // acks=0: the client expects no response at all.
-                    None => Outcome::Silent,
-                    Some(resp) => match encode_response(api, version, corr, &resp) {
+                    Ok(None) => Outcome::Silent,
+                    Err(reason) => Outcome::Close {
+                        frame: None,
+                        delay: Default::default(),
+                        reason,
+                    },
+                    Ok(Some(resp)) => match encode_response(api, version, corr, &resp) {
                         Ok(frame) => Outcome::Respond(frame),
                         Err(e) => Outcome::Close {
                             frame: None,

@@ -16,15 +16,16 @@ use tracing::{debug, warn};
 use fjord_tenancy::policy::{Action, Resource};
 
 use super::{owner, per_node, report_views, route_topic, scatter, ByNode, Ctx};
-use crate::error::RequestError;
+use crate::error::{ConnectionError, RequestError};
 
-/// Handles a produce; `None` when the client asked for no response (acks=0). `sequenced` is
-/// dropped once every node it writes to has fixed its order (see `crate::pipeline`).
+/// Handles a produce; `Ok(None)` when the client asked for no response (acks=0), and an error
+/// (the connection is closed) when such a produce failed. `sequenced` is dropped once every
+/// node it writes to has fixed its order (see `crate::pipeline`).
 pub(crate) async fn produce(
     ctx: Ctx<'_>,
     req: ProduceRequest,
     sequenced: Option<oneshot::Sender<()>>,
-) -> Option<ProduceResponse> {
+) -> Result<Option<ProduceResponse>, ConnectionError> {
     let v = ctx.version;
     // (topic index, partition index) → outcome, filled in below.
     let mut results: Vec<Vec<Result<ProducePartitionResult, RequestError>>> = Vec::new();
@@ -115,8 +116,11 @@ pub(crate) async fn produce(
     .await;
 
     if req.acks == 0 {
+        if let Some(failure) = first_failure(&req, &results) {
+            return Err(ConnectionError::AcksZeroProduceFailed(failure));
+        }
         debug!("acks=0: no response");
-        return None;
+        return Ok(None);
     }
     let responses = req
         .topic_data
@@ -134,7 +138,30 @@ pub(crate) async fn produce(
                 .with_partition_responses(partition_responses)
         })
         .collect();
-    Some(ProduceResponse::default().with_responses(responses))
+    Ok(Some(ProduceResponse::default().with_responses(responses)))
+}
+
+/// `topic-partition: what went wrong` for the first partition that failed, if any.
+fn first_failure(
+    req: &ProduceRequest,
+    results: &[Vec<Result<ProducePartitionResult, RequestError>>],
+) -> Option<String> {
+    req.topic_data
+        .iter()
+        .zip(results)
+        .find_map(|(topic, parts)| {
+            topic.partition_data.iter().zip(parts).find_map(|(p, r)| {
+                let why = match r {
+                    Ok(r) if r.error_code == 0 => return None,
+                    Ok(r) => r
+                        .error_message
+                        .clone()
+                        .unwrap_or_else(|| format!("error code {}", r.error_code)),
+                    Err(e) => e.message(),
+                };
+                Some(format!("{}-{}: {why}", topic.name.as_str(), p.index))
+            })
+        })
 }
 
 fn partition_response(

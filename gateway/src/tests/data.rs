@@ -11,6 +11,7 @@ use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProdu
 use kafka_protocol::messages::*;
 
 use super::*;
+use crate::error::ConnectionError;
 
 fn name(s: &str) -> TopicName {
     TopicName(StrBytes::from_string(s.to_owned()))
@@ -259,6 +260,28 @@ async fn acks_zero_writes_without_answering() {
         )
         .await;
     assert_eq!(resp.responses[0].partition_responses[0].base_offset, 3);
+}
+
+#[tokio::test]
+async fn a_failed_acks_zero_produce_closes_the_connection() {
+    // The client expects no answer, so only a closed connection tells it (as Kafka does).
+    let env = Env::new(&["n1"]).await;
+    let mut c = env.authed().await;
+    let out = c
+        .send(
+            ApiKey::Produce,
+            9,
+            &produce_req("no-such-topic", &[(0, batch(1))], 0),
+        )
+        .await;
+    match out {
+        Outcome::Close {
+            frame: None,
+            reason: ConnectionError::AcksZeroProduceFailed(why),
+            ..
+        } => assert!(why.starts_with("no-such-topic-0: "), "{why}"),
+        other => panic!("expected the connection closed, got {other:?}"),
+    }
 }
 
 #[tokio::test]
