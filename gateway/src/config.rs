@@ -251,6 +251,12 @@ pub struct GatewayConfig {
     /// Source name of this gateway's usage records (records of several sources add up).
     /// Default `gateway-<broker_id>`; make it unique per gateway process.
     pub gateway_id: String,
+    /// How often this gateway renews its registration in metadata and re-counts the live
+    /// gateways: each live gateway enforces 1/N of every cluster-wide rate limit and of the
+    /// connection cap, N = gateways whose registration was renewed within three of these
+    /// periods ([`crate::quota::membership`]). Default 1 s; shorter adapts faster to gateways
+    /// starting and stopping, at one metadata write and one read per period per gateway.
+    pub membership_heartbeat: Duration,
     /// Whether this gateway records cluster-hours and partition-hours for the clusters it
     /// served. Default false: with several gateways they would be counted once per gateway;
     /// set it on exactly one (the single-process `fjord dev`).
@@ -282,6 +288,7 @@ impl GatewayConfig {
             limits_refresh: Duration::from_secs(30),
             metering_period: Duration::from_secs(3600),
             gateway_id: "gateway-1".into(),
+            membership_heartbeat: Duration::from_secs(1),
             meter_cluster_hours: false,
         }
     }
@@ -347,6 +354,7 @@ impl GatewayConfig {
             ("authentication_timeout", self.authentication_timeout),
             ("limits_refresh", self.limits_refresh),
             ("metering_period", self.metering_period),
+            ("membership_heartbeat", self.membership_heartbeat),
         ] {
             if d.is_zero() {
                 return Err(ConfigError(format!("{name} must be positive")));

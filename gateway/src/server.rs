@@ -20,6 +20,7 @@ use crate::config::{ConfigError, GatewayConfig};
 use crate::coordinator::CoordinatorPicker;
 use crate::producer_ids::ProducerIdPool;
 use crate::quota::groups::Censuses;
+use crate::quota::membership::Membership;
 use crate::quota::QuotaService;
 use crate::topics::TopicService;
 use crate::transport::ListenerInfo;
@@ -35,6 +36,8 @@ pub struct Gateway {
     pub(crate) producer_ids: ProducerIdPool,
     pub(crate) store: Arc<dyn MetadataStore>,
     pub(crate) quotas: Arc<QuotaService>,
+    /// This process's registration among the live gateways (its share of cluster limits).
+    pub(crate) membership: Arc<Membership>,
     pub(crate) group_censuses: Censuses,
     /// `config.cluster_domain`, normalized.
     pub(crate) cluster_domain: Option<String>,
@@ -51,6 +54,16 @@ impl Gateway {
     ) -> Result<Self, ConfigError> {
         config.validate()?;
         let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        let quotas = Arc::new(QuotaService::new(
+            store.clone(),
+            config.default_limits.clone(),
+            config.limits_refresh,
+        ));
+        let membership = Arc::new(Membership::new(
+            store.clone(),
+            config.membership_heartbeat,
+            quotas.gateway_count().clone(),
+        ));
         Ok(Self {
             coordinators: CoordinatorPicker::new(
                 store.clone(),
@@ -58,11 +71,8 @@ impl Gateway {
                 ms(config.node_liveness),
             ),
             producer_ids: ProducerIdPool::new(store.clone(), config.producer_id_block),
-            quotas: Arc::new(QuotaService::new(
-                store.clone(),
-                config.default_limits.clone(),
-                config.limits_refresh,
-            )),
+            quotas,
+            membership,
             group_censuses: moka::future::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(config.limits_refresh)
@@ -94,10 +104,18 @@ impl Gateway {
         &self.quotas
     }
 
+    /// This gateway's membership among the live gateways, which sets its share of every
+    /// cluster-wide limit. [`Gateway::serve`] and [`Gateway::serve_listeners`] run it (and
+    /// remove the registration when they return); tests drive [`Membership::refresh`] directly.
+    pub fn membership(&self) -> &Arc<Membership> {
+        &self.membership
+    }
+
     /// Accepts Kafka connections on `listener` until `shutdown` completes, then stops accepting,
     /// lets every connection finish the request it is handling, and returns. Fails only if
     /// accepting keeps failing for over a minute. Runs the topic cache's background refresher
-    /// ([`TopicService::spawn_refresher`]) meanwhile.
+    /// ([`TopicService::spawn_refresher`]), usage metering and this gateway's membership
+    /// ([`Membership::run`]: its share of cluster limits) meanwhile.
     pub async fn serve(
         self: Arc<Self>,
         listener: TcpListener,
@@ -108,6 +126,7 @@ impl Gateway {
         let limit = Arc::new(Semaphore::new(self.config.max_connections));
         let (stop_tx, stop_rx) = watch::channel(false);
         let metering = tokio::spawn(crate::quota::metering::run(self.clone(), stop_rx.clone()));
+        let membership = tokio::spawn(self.membership.clone().run(stop_rx.clone()));
         // Each connection holds a clone of `done_tx`; the channel closes once all are gone.
         let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
         if let Ok(addr) = listener.local_addr() {
@@ -148,6 +167,7 @@ impl Gateway {
         drop(done_tx);
         let _ = done_rx.recv().await;
         let _ = metering.await;
+        let _ = membership.await;
         info!("kafka listener stopped");
         result
     }
@@ -223,7 +243,8 @@ impl Gateway {
 
     /// Serves every bound listener until `shutdown` completes, like [`Gateway::serve`]: one
     /// global connection cap, per-cluster connection limits once a connection's cluster is
-    /// known, TLS handshakes off the accept loop, usage metering, and a drain on shutdown.
+    /// known, TLS handshakes off the accept loop, usage metering, the gateway membership, and a
+    /// drain on shutdown.
     pub async fn serve_listeners(
         self: Arc<Self>,
         listeners: Vec<BoundListener>,
@@ -234,6 +255,7 @@ impl Gateway {
         let (stop_tx, stop_rx) = watch::channel(false);
         let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
         let metering = tokio::spawn(crate::quota::metering::run(self.clone(), stop_rx.clone()));
+        let membership = tokio::spawn(self.membership.clone().run(stop_rx.clone()));
         let mut loops = tokio::task::JoinSet::new();
         for l in listeners {
             info!(listener = %l.info.config.name, addr = %l.addr, tls = l.info.is_tls(), advertised_port = l.info.advertised_port, "kafka listener started");
@@ -262,6 +284,7 @@ impl Gateway {
         while loops.join_next().await.is_some() {}
         let _ = done_rx.recv().await;
         let _ = metering.await;
+        let _ = membership.await;
         info!("kafka listeners stopped");
         result
     }

@@ -79,6 +79,9 @@ counted! {
     Write heartbeat_node(node_id: &str, now_ms: Millis) -> ();
     Read get_node(node_id: &str) -> Option<NodeInfo>;
     Read list_nodes() -> Vec<NodeInfo>;
+    Write heartbeat_gateway(gateway_id: &str, now_ms: Millis) -> ();
+    Read list_gateways() -> Vec<GatewayInfo>;
+    Write remove_gateway(gateway_id: &str) -> ();
     Write commit_manifest(node_id: &str, commits: &[PartitionCommit]) -> ();
     Read list_manifest(topic_id: Uuid, partition: i32) -> Vec<ManifestEntry>;
     Read manifest_references(object_key: &str) -> usize;

@@ -7,7 +7,7 @@
 //!
 //! Layout:
 //! - [`types`]: the records kept in metadata (accounts, clusters, keys, topics, partitions,
-//!   nodes, manifest entries, group offsets).
+//!   nodes, gateways, manifest entries, group offsets).
 //! - [`error`]: the one error type of this layer.
 //! - [`store`]: the trait itself.
 //! - [`sqlite`]: the embedded backend (a file under the data dir, shareable by local processes).

@@ -121,6 +121,17 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Lists all nodes, ordered by id.
     async fn list_nodes(&self) -> Result<Vec<NodeInfo>>;
 
+    // ---- gateways ----
+
+    /// Registers a gateway or renews its registration with a heartbeat at `now_ms` (upsert).
+    async fn heartbeat_gateway(&self, gateway_id: &str, now_ms: Millis) -> Result<()>;
+    /// Lists every registered gateway with its last heartbeat, ordered by id. Registrations of
+    /// gateways that stopped without [`MetadataStore::remove_gateway`] stay until someone
+    /// removes them, so callers judge liveness by `heartbeat_ms`.
+    async fn list_gateways(&self) -> Result<Vec<GatewayInfo>>;
+    /// Removes a gateway's registration (no error if absent).
+    async fn remove_gateway(&self, gateway_id: &str) -> Result<()>;
+
     // ---- tiered data ----
 
     /// Commits manifest entries and producer snapshots of several partitions atomically, fenced

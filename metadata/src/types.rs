@@ -111,6 +111,16 @@ pub struct NodeInfo {
     pub heartbeat_ms: Millis,
 }
 
+/// A gateway's registration: gateways renew it every second or so, and each enforces its share
+/// (1/N, N = gateways with a recent heartbeat) of every cluster-wide rate limit.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GatewayInfo {
+    /// Gateway id (one per process run).
+    pub id: String,
+    /// Last heartbeat.
+    pub heartbeat_ms: Millis,
+}
+
 /// One partition's slice of one object in object storage.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ManifestEntry {

@@ -9,8 +9,8 @@
 //! - [`CountLimit`]: a check for counts (partitions, groups, connections) with an error naming
 //!   the limit, and [`ConnectionLimit`], a counter with RAII permits.
 //!
-//! Limits are enforced per process; a cluster served by several gateways is held to its limit on
-//! each of them (the control plane can split a cluster's limit across gateways if needed).
+//! These limiters count in one process. The gateway gives each of them its share of a
+//! cluster's limit when several gateways serve the cluster (`fjord_gateway::quota::share`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -19,7 +19,15 @@
 //!   [`cluster_limits`].
 //! - [`metering`]: the background task that writes usage records.
 //!
-//! Limits hold per gateway process, like the tenancy crate's limiters.
+//! Limits hold cluster-wide across gateway processes by a simple rule: each live gateway
+//! enforces 1/N of every cluster-wide rate limit (ingress, egress, requests, topic-admin
+//! requests, connection attempts, partition mutations) and of the open-connection cap,
+//! N = gateways alive now ([`share::gateway_share`]; per-partition rates stay whole, see there). [`membership`] keeps
+//! N current from the gateways' heartbeats in metadata; a cluster's limiters are rebuilt with
+//! the new share on its first request after N changed (they start full again). Counts kept in
+//! metadata (partitions, consumer groups) are cluster-wide already. The rule's limit: a tenant
+//! whose clients are spread unevenly over the gateways gets less than its full quota (one
+//! producer on one of two gateways gets half the ingress quota).
 //!
 //! [`GatewayConfig::default_limits`]: crate::GatewayConfig::default_limits
 //! [`GatewayConfig::limits_refresh`]: crate::GatewayConfig::limits_refresh
@@ -40,9 +48,13 @@ use tracing::{debug, warn};
 use uuid::Uuid;
 
 pub mod groups;
+pub mod membership;
 pub mod metering;
 pub mod mutations;
+pub mod share;
 pub mod wire;
+
+use share::{gateway_share, GatewayCount};
 
 /// At most one warning per cluster per this many ms about refused connections.
 const REFUSAL_WARN_INTERVAL_MS: i64 = 10_000;
@@ -78,20 +90,20 @@ pub fn cluster_limits(
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Refusal {
-    /// The cluster has its maximum of open connections.
-    #[error("too many connects: cluster {cluster} has its limit of {max} open connections")]
+    /// The cluster has its maximum of open connections on this gateway.
+    #[error("too many connects: cluster {cluster} has {max} open connections on this gateway, its share of the cluster's connection limit")]
     Connections {
         /// The cluster.
         cluster: Uuid,
-        /// Its connection limit.
+        /// This gateway's share of its connection limit.
         max: u64,
     },
     /// The cluster accepted its maximum of new connections in the last second.
-    #[error("too many connects: cluster {cluster} is over its limit of {per_sec} new connections per second")]
+    #[error("too many connects: cluster {cluster} is over this gateway's share of its connection rate limit, {per_sec} new connections per second")]
     Rate {
         /// The cluster.
         cluster: Uuid,
-        /// Its connection-rate limit.
+        /// This gateway's share of its connection-rate limit.
         per_sec: u64,
     },
     /// No such cluster.
@@ -111,10 +123,26 @@ impl Drop for ConnectionSlot {
     }
 }
 
-/// The limits and buckets of one cluster, replaced when its limits change.
+/// The limits and buckets of one cluster, replaced when its limits or the number of live
+/// gateways change.
 #[derive(Debug)]
 struct Buckets {
+    /// Limiters of this gateway's share of `limits`.
     quotas: ClusterQuotas,
+    /// The cluster-wide limits.
+    limits: ClusterLimits,
+    /// Live gateways `quotas` was built for.
+    gateways: u64,
+}
+
+impl Buckets {
+    fn new(limits: ClusterLimits, gateways: u64, now_ms: i64) -> Self {
+        Self {
+            quotas: ClusterQuotas::new(gateway_share(&limits, gateways), now_ms),
+            limits,
+            gateways,
+        }
+    }
 }
 
 /// What the gateway keeps per cluster it serves.
@@ -134,9 +162,19 @@ pub struct ClusterEntry {
 }
 
 impl ClusterEntry {
-    /// The limits in effect.
+    /// The cluster-wide limits in effect (defaults with the stored overrides).
     pub fn limits(&self) -> ClusterLimits {
+        self.buckets.read().limits.clone()
+    }
+
+    /// This gateway's share of [`ClusterEntry::limits`], which its limiters enforce.
+    pub fn local_limits(&self) -> ClusterLimits {
         self.buckets.read().quotas.limits().clone()
+    }
+
+    /// The number of live gateways the limiters were last built for.
+    pub fn gateways(&self) -> u64 {
+        self.buckets.read().gateways
     }
 
     fn quotas(&self) -> Arc<Buckets> {
@@ -180,6 +218,7 @@ pub struct QuotaService {
     clusters: RwLock<HashMap<Uuid, Arc<ClusterEntry>>>,
     missing: moka::sync::Cache<Uuid, ()>,
     partitions: moka::sync::Cache<PartitionKey, Arc<RateLimiter>>,
+    gateways: GatewayCount,
 }
 
 impl std::fmt::Debug for QuotaService {
@@ -211,7 +250,14 @@ impl QuotaService {
                 .max_capacity(PARTITION_LIMITERS)
                 .time_to_idle(Duration::from_secs(10))
                 .build(),
+            gateways: GatewayCount::default(),
         }
+    }
+
+    /// The live-gateway count this service splits cluster limits by (1 until a
+    /// [`membership::Membership`] publishes to it).
+    pub fn gateway_count(&self) -> &GatewayCount {
+        &self.gateways
     }
 
     async fn load_limits(&self, cluster: Uuid) -> ClusterLimits {
@@ -239,6 +285,7 @@ impl QuotaService {
         let found = self.clusters.read().get(&cluster).cloned();
         if let Some(entry) = found {
             self.maybe_refresh(&entry, now_ms).await;
+            self.apply_share(&entry, now_ms);
             return Ok(Some(entry));
         }
         if self.missing.contains_key(&cluster) {
@@ -252,9 +299,7 @@ impl QuotaService {
         let entry = Arc::new(ClusterEntry {
             meter: UsageMeter::new(cluster, now_ms, 0, 0),
             cluster: record,
-            buckets: RwLock::new(Arc::new(Buckets {
-                quotas: ClusterQuotas::new(limits, now_ms),
-            })),
+            buckets: RwLock::new(Arc::new(Buckets::new(limits, self.gateways.get(), now_ms))),
             refreshed_ms: AtomicI64::new(now_ms),
             refreshing: AtomicBool::new(false),
             open: Arc::new(AtomicU64::new(0)),
@@ -281,12 +326,29 @@ impl QuotaService {
         let limits = self.load_limits(entry.cluster.id).await;
         if limits != entry.limits() {
             debug!(cluster = %entry.cluster.id, ?limits, "cluster limits changed");
-            *entry.buckets.write() = Arc::new(Buckets {
-                quotas: ClusterQuotas::new(limits, now_ms),
-            });
+            *entry.buckets.write() = Arc::new(Buckets::new(limits, self.gateways.get(), now_ms));
         }
         entry.refreshed_ms.store(now_ms, Ordering::Relaxed);
         entry.refreshing.store(false, Ordering::Release);
+    }
+
+    /// Rebuilds `entry`'s limiters for the current number of live gateways if they were built
+    /// for another (one atomic load and a read lock when nothing changed).
+    fn apply_share(&self, entry: &ClusterEntry, now_ms: i64) {
+        let n = self.gateways.get();
+        if entry.buckets.read().gateways == n {
+            return;
+        }
+        let mut b = entry.buckets.write();
+        // Another request may have rebuilt them meanwhile.
+        if b.gateways != n {
+            debug!(
+                cluster = %entry.cluster.id,
+                gateways = n,
+                "applying this gateway's new share of the cluster limits"
+            );
+            *b = Arc::new(Buckets::new(b.limits.clone(), n, now_ms));
+        }
     }
 
     /// The entries of every cluster served (for metering).
@@ -308,7 +370,7 @@ impl QuotaService {
     /// Counts a new connection to `entry`'s cluster at `now_ms`, or refuses it (logged at
     /// debug, and at most once per 10 s per cluster as a warning).
     pub fn admit(&self, entry: &ClusterEntry, now_ms: i64) -> Result<ConnectionSlot, Refusal> {
-        let limits = entry.limits();
+        let limits = entry.local_limits();
         let refusal = if entry
             .quotas()
             .quotas

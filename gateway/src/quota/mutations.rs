@@ -72,12 +72,21 @@ impl MutationQuota {
             return Ok(());
         }
         self.throttle_ms = self.throttle_ms.max(wait);
-        let limits = b.quotas.limits();
+        let limits = &b.limits;
+        let share = if b.gateways > 1 {
+            format!(
+                " (this gateway enforces {}, its 1/{} share)",
+                b.quotas.limits().partition_mutations_per_window,
+                b.gateways
+            )
+        } else {
+            String::new()
+        };
         Err(Failure::new(
             ResponseError::ThrottlingQuotaExceeded,
             format!(
                 "the cluster's partition mutation quota of {} partitions created or deleted \
-                 per {} is exhausted; retry in {wait} ms",
+                 per {}{share} is exhausted; retry in {wait} ms",
                 limits.partition_mutations_per_window,
                 window(limits.partition_mutation_window_ms)
             ),

@@ -14,6 +14,7 @@ mod owner_moves;
 mod pipelining;
 mod policy_per_api;
 mod real_node;
+mod shared_quota;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

@@ -131,6 +131,15 @@ impl MetadataStore for Meddling {
     async fn list_nodes(&self) -> Result<Vec<NodeInfo>> {
         self.inner.list_nodes().await
     }
+    async fn heartbeat_gateway(&self, gateway_id: &str, now_ms: Millis) -> Result<()> {
+        self.inner.heartbeat_gateway(gateway_id, now_ms).await
+    }
+    async fn list_gateways(&self) -> Result<Vec<GatewayInfo>> {
+        self.inner.list_gateways().await
+    }
+    async fn remove_gateway(&self, gateway_id: &str) -> Result<()> {
+        self.inner.remove_gateway(gateway_id).await
+    }
     async fn commit_manifest(&self, node_id: &str, commits: &[PartitionCommit]) -> Result<()> {
         self.inner.commit_manifest(node_id, commits).await
     }

@@ -109,6 +109,7 @@ pub const CASES: &[Case] = &[
     case!(ownership::claim_fencing),
     case!(ownership::concurrent_claims),
     case!(ownership::nodes),
+    case!(ownership::gateways),
     case!(tiered::commit_fenced),
     case!(tiered::commit_all_or_nothing),
     case!(tiered::manifest_ordering_and_references),
@@ -127,6 +128,7 @@ pub const SHARED_CASES: &[SharedCase] = &[
     shared_case!(racing_claims),
     shared_case!(racing_producer_ids),
     shared_case!(fenced_commit),
+    shared_case!(gateways_visible),
 ];
 
 /// Runs every case of [`CASES`], each on a fresh store from `make_store`. Needs a tokio runtime

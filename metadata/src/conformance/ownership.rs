@@ -1,4 +1,4 @@
-//! Epoch-fenced partition claims and storage-node registrations.
+//! Epoch-fenced partition claims, storage-node registrations and gateway registrations.
 
 use std::sync::Arc;
 
@@ -146,4 +146,48 @@ pub(super) async fn nodes(s: Store) {
     s.register_node(&b2).await.expect("re-register");
     assert_eq!(s.get_node("node-b").await.expect("get"), Some(b2.clone()));
     assert_eq!(s.list_nodes().await.expect("list"), vec![a, b2]);
+}
+
+pub(super) async fn gateways(s: Store) {
+    let gw = |id: &str, hb: i64| GatewayInfo {
+        id: id.to_string(),
+        heartbeat_ms: hb,
+    };
+    assert_eq!(s.list_gateways().await.expect("list"), vec![]);
+    s.heartbeat_gateway("gw-b", 10).await.expect("register");
+    s.heartbeat_gateway("gw-a", 20).await.expect("register");
+    assert_eq!(
+        s.list_gateways().await.expect("list"),
+        vec![gw("gw-a", 20), gw("gw-b", 10)]
+    );
+
+    // A heartbeat renews the one registration rather than adding another.
+    s.heartbeat_gateway("gw-b", 1_000).await.expect("heartbeat");
+    assert_eq!(
+        s.list_gateways().await.expect("list"),
+        vec![gw("gw-a", 20), gw("gw-b", 1_000)]
+    );
+
+    s.remove_gateway("gw-a").await.expect("remove");
+    s.remove_gateway("gw-a")
+        .await
+        .expect("removing twice is no error");
+    s.remove_gateway("gw-never")
+        .await
+        .expect("removing the unknown is no error");
+    assert_eq!(
+        s.list_gateways().await.expect("list"),
+        vec![gw("gw-b", 1_000)]
+    );
+
+    // A removed gateway that heartbeats again is registered again.
+    s.heartbeat_gateway("gw-a", 2_000)
+        .await
+        .expect("re-register");
+    assert_eq!(
+        s.list_gateways().await.expect("list"),
+        vec![gw("gw-a", 2_000), gw("gw-b", 1_000)]
+    );
+    // Gateways are not storage nodes.
+    assert_eq!(s.list_nodes().await.expect("nodes"), vec![]);
 }

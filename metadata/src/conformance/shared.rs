@@ -61,3 +61,21 @@ pub(super) async fn fenced_commit(a: Store, b: Store) {
         assert_eq!(s.producer_snapshots(t.id, 0).await.expect("snaps"), vec![]);
     }
 }
+
+pub(super) async fn gateways_visible(a: Store, b: Store) {
+    a.heartbeat_gateway("gw-a", 100).await.expect("heartbeat");
+    b.heartbeat_gateway("gw-b", 150).await.expect("heartbeat");
+    let ids = |list: Vec<crate::GatewayInfo>| {
+        list.into_iter()
+            .map(|g| (g.id, g.heartbeat_ms))
+            .collect::<Vec<_>>()
+    };
+    let both = vec![("gw-a".to_string(), 100), ("gw-b".to_string(), 150)];
+    assert_eq!(ids(a.list_gateways().await.expect("list")), both);
+    assert_eq!(ids(b.list_gateways().await.expect("list")), both);
+    b.remove_gateway("gw-a").await.expect("remove");
+    assert_eq!(
+        ids(a.list_gateways().await.expect("list")),
+        vec![("gw-b".to_string(), 150)]
+    );
+}

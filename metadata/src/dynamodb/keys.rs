@@ -16,6 +16,7 @@ pub(super) const CLUSTER_SK: &str = "CLUSTER";
 pub(super) const KEY_SK: &str = "KEY";
 pub(super) const TOPIC_SK: &str = "TOPIC";
 pub(super) const NODES_PK: &str = "NODES";
+pub(super) const GATEWAYS_PK: &str = "GATEWAYS";
 pub(super) const PRODUCER_IDS_PK: &str = "PRODUCER_IDS";
 pub(super) const COUNTER_SK: &str = "COUNTER";
 pub(super) const REFS_SK: &str = "REFS";
@@ -95,6 +96,11 @@ pub(super) fn fence(node_id: &str) -> String {
 
 pub(super) fn node(id: &str) -> String {
     format!("N#{id}")
+}
+
+/// Sort key of a gateway's registration under [`GATEWAYS_PK`].
+pub(super) fn gateway(id: &str) -> String {
+    format!("G#{id}")
 }
 
 /// Node-index partition of a node's partitions.

@@ -4,6 +4,7 @@
 
 mod exec;
 mod fencing;
+mod gateways;
 mod groups;
 mod keys;
 mod layout;

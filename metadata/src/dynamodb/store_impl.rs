@@ -193,6 +193,24 @@ impl MetadataStore for DynamoStore {
             .await
     }
 
+    async fn heartbeat_gateway(&self, gateway_id: &str, now_ms: Millis) -> Result<()> {
+        self.d_heartbeat_gateway(gateway_id, now_ms)
+            .instrument(tracing::debug_span!("dynamodb", op = "heartbeat_gateway"))
+            .await
+    }
+
+    async fn list_gateways(&self) -> Result<Vec<GatewayInfo>> {
+        self.d_list_gateways()
+            .instrument(tracing::debug_span!("dynamodb", op = "list_gateways"))
+            .await
+    }
+
+    async fn remove_gateway(&self, gateway_id: &str) -> Result<()> {
+        self.d_remove_gateway(gateway_id)
+            .instrument(tracing::debug_span!("dynamodb", op = "remove_gateway"))
+            .await
+    }
+
     async fn commit_manifest(&self, node_id: &str, commits: &[PartitionCommit]) -> Result<()> {
         self.d_commit_manifest(node_id, commits)
             .instrument(tracing::debug_span!("dynamodb", op = "commit_manifest"))

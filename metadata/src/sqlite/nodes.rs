@@ -1,4 +1,4 @@
-//! Storage-node registrations and heartbeats.
+//! Storage-node and gateway registrations and heartbeats.
 
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -40,4 +40,32 @@ pub(super) fn get_node(conn: &Connection, node_id: &str) -> Result<Option<NodeIn
 pub(super) fn list_nodes(conn: &Connection) -> Result<Vec<NodeInfo>> {
     let sql = format!("SELECT {NODE_COLS} FROM nodes ORDER BY id");
     rows::query_all(conn, &sql, [], rows::node)
+}
+
+pub(super) fn heartbeat_gateway(conn: &Connection, gateway_id: &str, now_ms: Millis) -> Result<()> {
+    conn.execute(
+        "INSERT INTO gateways (id, heartbeat_ms) VALUES (?1, ?2)
+         ON CONFLICT (id) DO UPDATE SET heartbeat_ms = excluded.heartbeat_ms",
+        params![gateway_id, now_ms],
+    )?;
+    Ok(())
+}
+
+pub(super) fn list_gateways(conn: &Connection) -> Result<Vec<GatewayInfo>> {
+    rows::query_all(
+        conn,
+        "SELECT id, heartbeat_ms FROM gateways ORDER BY id",
+        [],
+        |r| {
+            Ok(GatewayInfo {
+                id: r.get(0)?,
+                heartbeat_ms: r.get(1)?,
+            })
+        },
+    )
+}
+
+pub(super) fn remove_gateway(conn: &Connection, gateway_id: &str) -> Result<()> {
+    conn.execute("DELETE FROM gateways WHERE id = ?1", [gateway_id])?;
+    Ok(())
 }

@@ -146,6 +146,13 @@ CREATE TABLE usage (
     PRIMARY KEY (cluster_id, period_start_ms, source)
 ) WITHOUT ROWID;
 "#,
+    r#"
+-- Gateway processes and their last heartbeat (cluster-wide limits are split among the live ones).
+CREATE TABLE gateways (
+    id            TEXT PRIMARY KEY NOT NULL,
+    heartbeat_ms  INTEGER NOT NULL
+) WITHOUT ROWID;
+"#,
 ];
 
 /// The schema version this build writes.
@@ -211,6 +218,25 @@ mod tests {
         migrate(&mut conn)?;
         let rows: i64 = conn.query_row("SELECT count(*) FROM schema_version", [], |r| r.get(0))?;
         assert_eq!(rows, 1);
+        Ok(())
+    }
+
+    #[test]
+    fn upgrades_a_file_of_an_older_release() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| MetadataError::Backend(e.to_string()))?;
+        let mut conn = Connection::open(dir.path().join("m.sqlite"))?;
+        // A file as the release before the gateway registry left it (schema version 2).
+        conn.execute_batch("CREATE TABLE schema_version (version INTEGER NOT NULL);")?;
+        for sql in &MIGRATIONS[..2] {
+            conn.execute_batch(sql)?;
+        }
+        conn.execute("INSERT INTO schema_version (version) VALUES (2)", [])?;
+        migrate(&mut conn)?;
+        assert_eq!(stored_version(&conn)?, SCHEMA_VERSION);
+        conn.execute(
+            "INSERT INTO gateways (id, heartbeat_ms) VALUES ('gw', 1)",
+            [],
+        )?;
         Ok(())
     }
 

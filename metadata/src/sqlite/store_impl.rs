@@ -202,6 +202,26 @@ impl MetadataStore for SqliteStore {
         self.read("list_nodes", nodes::list_nodes).await
     }
 
+    async fn heartbeat_gateway(&self, gateway_id: &str, now_ms: Millis) -> Result<()> {
+        let gateway_id = gateway_id.to_string();
+        self.write("heartbeat_gateway", move |c| {
+            nodes::heartbeat_gateway(c, &gateway_id, now_ms)
+        })
+        .await
+    }
+
+    async fn list_gateways(&self) -> Result<Vec<GatewayInfo>> {
+        self.read("list_gateways", nodes::list_gateways).await
+    }
+
+    async fn remove_gateway(&self, gateway_id: &str) -> Result<()> {
+        let gateway_id = gateway_id.to_string();
+        self.write("remove_gateway", move |c| {
+            nodes::remove_gateway(c, &gateway_id)
+        })
+        .await
+    }
+
     async fn commit_manifest(&self, node_id: &str, commits: &[PartitionCommit]) -> Result<()> {
         let (node_id, commits) = (node_id.to_string(), commits.to_vec());
         self.write("commit_manifest", move |c| {
