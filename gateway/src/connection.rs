@@ -275,7 +275,7 @@ async fn emit<W: AsyncWrite + Unpin>(
                 write(writer, &[], gw.config.write_timeout, true).await?;
             }
         }
-        Outcome::Throttled { frame, mute } => {
+        Outcome::Throttled { frame, mute, from } => {
             // Flushed even mid-batch: the client must see it before the mute.
             write(
                 writer,
@@ -286,7 +286,7 @@ async fn emit<W: AsyncWrite + Unpin>(
             .await?;
             // Muted: nothing is read until the throttle has passed (shutdown still ends it).
             tokio::select! {
-                () = tokio::time::sleep(mute) => {}
+                () = tokio::time::sleep_until(from + mute) => {}
                 _ = shutdown.changed() => return Ok(Flow::Stop),
             }
         }
@@ -433,4 +433,35 @@ pub(crate) async fn read_frame<R: AsyncRead + Unpin>(
     let mut buf = BytesMut::zeroed(len);
     r.read_exact(&mut buf).await?;
     Ok(Some(buf.freeze()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::tests::Env;
+
+    #[tokio::test(start_paused = true)]
+    async fn mutes_of_requests_charged_together_overlap() {
+        let env = Env::new(&["n1"]).await;
+        let (_tx, mut shutdown) = watch::channel(false);
+        let mut out = Vec::new();
+        // Three pipelined produces charged at the same moment, each with the debt so far.
+        let from = tokio::time::Instant::now();
+        for mute_ms in [300, 600, 900] {
+            let outcome = Outcome::Throttled {
+                frame: Some(Bytes::from_static(b"answer")),
+                mute: Duration::from_millis(mute_ms),
+                from,
+            };
+            let flow = emit(&env.gw, &mut out, outcome, &mut shutdown, false)
+                .await
+                .unwrap();
+            assert!(matches!(flow, Flow::Continue));
+        }
+        // The connection was muted until the last deadline, not for the sum of the mutes.
+        assert_eq!(from.elapsed(), Duration::from_millis(900));
+        assert_eq!(out, b"answeransweranswer");
+    }
 }

@@ -77,13 +77,18 @@ pub enum Outcome {
     /// Send nothing (a produce with acks=0) and read the next request.
     Silent,
     /// The request exceeded a quota: send `frame` (its `throttle_time_ms` says how long), then
-    /// read nothing for `mute`, as a Kafka broker mutes a throttled channel (KIP-219). Clients
-    /// back off by themselves; the mute holds those that do not to the rate.
+    /// read nothing until `mute` has passed since `from`, as a Kafka broker mutes a throttled
+    /// channel (KIP-219). Clients back off by themselves; the mute holds those that do not to
+    /// the rate.
     Throttled {
         /// The response, absent for a produce with acks=0.
         frame: Option<Bytes>,
-        /// How long the connection reads nothing after sending it.
+        /// How long the connection reads nothing, counted from `from`.
         mute: Duration,
+        /// When the request was charged. Pipelined requests are charged one after the other,
+        /// each with the debt so far, so their mutes overlap: the connection waits until the
+        /// latest deadline, not for the sum of them.
+        from: tokio::time::Instant,
     },
     /// Optionally send a frame (after `delay`), then close the connection.
     Close {
@@ -113,8 +118,9 @@ impl Outcome {
     }
 }
 
-/// Decodes a request body, turning failure into a close.
-pub(crate) fn decode<T: Decodable>(
+/// Decodes a request body, turning failure into a close. Public for the benchmarks
+/// (`benches/protocol.rs`), which measure the handlers' decode through it.
+pub fn decode<T: Decodable>(
     api: ApiKey,
     version: i16,
     body: &mut Bytes,
@@ -496,6 +502,7 @@ impl Gateway {
         let kind = session.principal_kind().unwrap_or(PrincipalKind::Acl);
         let access = Access::load(&self.auth, cluster, identity, kind, session.client_host()).await;
         let entry = self.cluster_entry(cluster, now_ms).await;
+        let charged_at = tokio::time::Instant::now();
         let mut throttle = entry.as_ref().map_or(0, |e| {
             self.quotas
                 .on_request(e, api, version, &body, frame_len, now_ms)
@@ -516,7 +523,7 @@ impl Gateway {
         if let (Some(e), Outcome::Respond(frame)) = (&entry, &outcome) {
             throttle = throttle.max(self.quotas.on_response(e, api, version, frame, now_ms));
         }
-        throttled(outcome, api, version, throttle)
+        throttled(outcome, api, version, throttle, charged_at)
     }
 
     /// Checks a successful SASL authentication for `cluster` against the transport: a
@@ -597,7 +604,13 @@ fn listener_handshake(
 
 /// Puts a throttle of `throttle_ms` into a response (its `throttle_time_ms`, raised, never
 /// lowered) and turns it into [`Outcome::Throttled`]; other outcomes pass unchanged.
-pub(crate) fn throttled(outcome: Outcome, api: ApiKey, version: i16, throttle_ms: u64) -> Outcome {
+pub(crate) fn throttled(
+    outcome: Outcome,
+    api: ApiKey,
+    version: i16,
+    throttle_ms: u64,
+    from: tokio::time::Instant,
+) -> Outcome {
     if throttle_ms == 0 {
         return outcome;
     }
@@ -610,6 +623,7 @@ pub(crate) fn throttled(outcome: Outcome, api: ApiKey, version: i16, throttle_ms
                 return Outcome::Throttled {
                     frame: Some(frame),
                     mute,
+                    from,
                 };
             };
             // The frame was just encoded and is not shared, so this does not copy.
@@ -621,9 +635,14 @@ pub(crate) fn throttled(outcome: Outcome, api: ApiKey, version: i16, throttle_ms
             Outcome::Throttled {
                 frame: Some(buf.freeze()),
                 mute,
+                from,
             }
         }
-        Outcome::Silent => Outcome::Throttled { frame: None, mute },
+        Outcome::Silent => Outcome::Throttled {
+            frame: None,
+            mute,
+            from,
+        },
         other => other,
     }
 }

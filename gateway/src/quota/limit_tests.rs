@@ -46,6 +46,7 @@ fn answer<R: Decodable>(out: Outcome, api: ApiKey, v: i16) -> (R, Duration) {
         Outcome::Throttled {
             frame: Some(frame),
             mute,
+            ..
         } => (frame, mute),
         other => panic!("expected a response, got {other:?}"),
     };

@@ -110,6 +110,7 @@ fn throttled<R: Decodable>(out: Outcome, api: ApiKey, v: i16) -> (R, Duration) {
     let Outcome::Throttled {
         frame: Some(frame),
         mute,
+        ..
     } = out
     else {
         panic!("expected a throttled response, got {out:?}");
