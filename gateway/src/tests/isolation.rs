@@ -699,3 +699,40 @@ async fn the_signed_host_names_the_cluster_without_sni() {
         "A signs for A"
     );
 }
+
+/// On a plaintext listener, Metadata advertises the listener's address for its default cluster
+/// and a cluster's own name for another cluster a login reached by its signed host: the
+/// client's next connections then sign for that cluster again instead of landing on the
+/// listener's default.
+#[tokio::test]
+async fn plaintext_advertises_the_name_of_a_cluster_reached_by_its_signed_host() {
+    let b_cluster = Uuid::from_u128(0xB0D);
+    let (_dir, gw, tenant, _port, _stop) =
+        serve_with_account_b(b_cluster, vec![SaslFamily::Iam], |t| t.cluster.id).await;
+    let listener = ListenerInfo::new(
+        ListenerConfig {
+            name: "plain".into(),
+            addr: "127.0.0.1:0".parse().unwrap(),
+            advertised_port: None,
+            tls: None,
+            auth: ListenerAuth::Sasl(vec![SaslFamily::Iam]),
+            default_cluster: Some(tenant.cluster.id),
+        },
+        9092,
+        None,
+    );
+    let peer = PeerIdentity {
+        listener: Some(Arc::new(listener)),
+        ..Default::default()
+    };
+    assert_eq!(
+        gw.advertised_endpoint(tenant.cluster.id, &peer),
+        (gw.config.advertised_host.clone(), 9092),
+        "the default cluster: the listener's address"
+    );
+    assert_eq!(
+        gw.advertised_endpoint(b_cluster, &peer),
+        (gw.cluster_host_name(b_cluster, "us-east-1").unwrap(), 9092),
+        "another cluster: its own name"
+    );
+}

@@ -179,6 +179,9 @@ impl Gateway {
     /// - the cluster's own name when the client sent no SNI (it dialled an IP address), so
     ///   that reconnections carry SNI.
     ///
+    /// On plaintext listeners: the listener's address for its default cluster, the cluster's
+    /// name (with a cluster domain) for any other cluster a login reached by its signed host.
+    ///
     /// Advertising the cluster's name to a client that dialled another name strands clients
     /// that cannot resolve it: librdkafka ≥ 2.10 drops its bootstrap connection as soon as the
     /// first Metadata names the brokers (failing requests still in flight on it) and then only
@@ -198,6 +201,12 @@ impl Gateway {
                 (Some(sni), _) if self.cluster_domain.is_some() => Some(sni.to_ascii_lowercase()),
                 _ => self.cluster_host_name(cluster, &self.auth.config().region),
             }
+        } else if peer.cluster_hint() != Some(cluster) {
+            // A plaintext login that reached a cluster other than the listener's default (by
+            // the host its AWS_MSK_IAM payload was signed for): the client's next connections
+            // must sign for that cluster's name again, so advertise it rather than the
+            // listener's address, where they would land on the default cluster.
+            self.cluster_host_name(cluster, &self.auth.config().region)
         } else {
             None
         };
