@@ -51,6 +51,9 @@ pub enum AdminCommand {
     /// Creates the metadata tables (DynamoDB) or schema (SQLite) if they do not exist yet.
     /// Safe to run again.
     InitMetadata(InitMetadataArgs),
+    /// Creates a tenant account with an administrator principal and access key, and appends
+    /// the key to an AWS credentials file (as AWS Organizations creates accounts outside MSK).
+    CreateAccount(crate::accounts::CreateAccountArgs),
 }
 
 /// `fjord admin init-metadata`.
@@ -244,8 +247,9 @@ pub struct ControlPlaneFlags {
     pub control_plane_addr: SocketAddr,
 
     /// What GetBootstrapBrokers answers (`bootstrapBrokerStringSaslIam`): a template in which
-    /// `{cluster}`, `{cluster_id}`, `{account}` and `{region}` are replaced. `fjord dev` uses its
-    /// Kafka listener when unset.
+    /// `{cluster}`, `{cluster_id}`, `{account}` and `{region}` are replaced. Unset, `fjord dev`
+    /// answers `{cluster_id}.kafka.{region}.<cluster domain>:<port>` when it has a cluster
+    /// domain and a TLS IAM listener on a fixed port, else its plaintext Kafka listener.
     #[arg(long, env = "FJORD_BOOTSTRAP_BROKERS")]
     pub bootstrap_brokers: Option<String>,
 }

@@ -1,6 +1,7 @@
 //! The `fjord` binary: parses flags, sets up logging, and runs one role (or all of them, for
 //! `fjord dev`) until Ctrl-C or SIGTERM.
 
+mod accounts;
 mod cli;
 mod roles;
 mod sealing;
@@ -26,6 +27,7 @@ fn main() -> Result<()> {
             Command::Admin(cli::AdminCommand::InitMetadata(args)) => {
                 roles::init_metadata(args).await
             }
+            Command::Admin(cli::AdminCommand::CreateAccount(args)) => accounts::run(args).await,
         }
     })
 }

@@ -177,12 +177,15 @@ impl State {
 }
 
 /// Which metadata backend `--metadata` names.
-enum MetadataSpec {
+pub(crate) enum MetadataSpec {
+    /// A SQLite file.
     Sqlite(PathBuf),
+    /// A DynamoDB URL (`dynamodb://<table-prefix>?region=…`).
     Dynamo(String),
 }
 
-fn metadata_spec(args: &StateArgs) -> Result<MetadataSpec> {
+/// Parses `--metadata` (default: `<data-dir>/metadata.sqlite`).
+pub(crate) fn metadata_spec(args: &StateArgs) -> Result<MetadataSpec> {
     Ok(match args.metadata.as_deref() {
         None => MetadataSpec::Sqlite(args.data_dir.join("metadata.sqlite")),
         Some(url) if url.starts_with("dynamodb://") => MetadataSpec::Dynamo(url.to_string()),
@@ -600,15 +603,23 @@ pub async fn run_dev(args: DevArgs) -> Result<()> {
     // hop that separate gateways and nodes take.
     let local = (!args.node_over_quic).then_some(&node);
     let (gateway, listener) = bind_gateway(&state, &args.gateway, &tenant, local).await?;
-    let kafka_addr = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
+    // GetBootstrapBrokers: each cluster's own name on the TLS IAM listener when clusters have
+    // names (as MSK answers), else the plaintext listener every cluster shares.
+    let default_bootstrap = match (&args.gateway.cluster_domain, args.gateway.kafka_iam_addr) {
+        (Some(domain), Some(iam)) if iam.port() != 0 => format!(
+            "{{cluster_id}}.kafka.{{region}}.{domain}:{port}",
+            port = iam.port()
+        ),
+        _ => listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
+    };
     let (cp_addr, cp_task) = start_control_plane(
         &state,
         &args.control,
         gateway.topics().clone(),
-        kafka_addr,
+        default_bootstrap,
         shutdown.clone(),
     )
     .await?;
