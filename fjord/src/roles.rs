@@ -297,7 +297,8 @@ fn open_object_store(
     };
     std::fs::create_dir_all(&path)
         .with_context(|| format!("creating object-store directory {}", path.display()))?;
-    let fs = object_store::local::LocalFileSystem::new_with_prefix(&path)
+    // Durable writes: the WAL is trimmed once an upload returns (see durable_local).
+    let fs = fjord_storage_node::durable_local::DurableLocalStore::new(&path)
         .with_context(|| format!("opening object-store directory {}", path.display()))?;
     Ok(Arc::new(fs))
 }

@@ -25,6 +25,7 @@
 pub mod api;
 pub mod config;
 pub mod counting_objects;
+pub mod durable_local;
 mod fetch;
 pub mod groups;
 mod list_offsets;
