@@ -297,7 +297,7 @@ impl Shared {
             }
         }
         if !victims.is_empty() {
-            tracing::info!(deleted = victims.len(), ?upto, "WAL trimmed");
+            tracing::info!(segments = victims.len(), ?upto, "WAL trimmed");
         }
         Ok(())
     }
