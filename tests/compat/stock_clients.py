@@ -29,22 +29,16 @@ and use the listener's default cluster; the script says so.
 Usage: stock_clients.py <path to the fjord binary>   (run with the .venv interpreter)
 """
 
-import ipaddress
 import json
 import os
-import re
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
 
 import botocore.auth
 import botocore.awsrequest
@@ -53,135 +47,53 @@ from aws_msk_iam_sasl_signer import MSKAuthTokenProvider
 from confluent_kafka.admin import (AclBinding, AclOperation, AclPermissionType, AdminClient,
                                    NewTopic, ResourcePatternType, ResourceType)
 
+from devproc import (CheckFailed, FjordDev, add_host_names, expect, in_private_hosts,
+                     random_cluster_name, rerun_with_private_hosts, resolves_to_loopback)
+
 REGION = "us-east-1"
 HERE = os.path.dirname(os.path.abspath(__file__))
 NODE_DIR = os.path.join(HERE, "node")
 CLIENT_TIMEOUT_S = 120
-STARTUP_TIMEOUT_S = 60
 KCAT_MESSAGES = 200
-
-
-class CheckFailed(Exception):
-    """A check's assertion, with the message to print."""
-
-
-def expect(condition, message):
-    if not condition:
-        raise CheckFailed(message)
-
-
-HOSTS_ENV = "FJORD_COMPAT_HOSTS_FILE"
-NAMESPACE_SCRIPT = 'mount --bind "$0" /etc/hosts && exec "$@"'
-
-
-def resolves_to_loopback(name):
-    try:
-        infos = socket.getaddrinfo(name, 9098, proto=socket.IPPROTO_TCP)
-        return all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
-    except (socket.gaierror, ValueError):
-        return False
 
 
 def cluster_domain():
     """(domain, how) to run with; domain is None when its names cannot be made to resolve."""
-    if os.environ.get(HOSTS_ENV):
+    if in_private_hosts():
         return "localhost", "a private /etc/hosts names the cluster"
     explicit = os.environ.get("FJORD_COMPAT_CLUSTER_DOMAIN")
     candidate = explicit or "localhost"
-    if resolves_to_loopback(f"{uuid.uuid4()}.kafka.{REGION}.{candidate}"):
+    if resolves_to_loopback(random_cluster_name(REGION, candidate)):
         return candidate, f"names under {candidate} resolve to loopback"
     if explicit:
         sys.exit(f"FAILED: FJORD_COMPAT_CLUSTER_DOMAIN={explicit}, but its names do not resolve to loopback")
     return None, None
 
 
-def rerun_with_private_hosts():
-    """Re-runs this script in a private mount namespace whose /etc/hosts is a writable copy, and
-    exits with its status; returns if that is not possible here (no unshare, no privileges)."""
-    if os.environ.get(HOSTS_ENV) or os.environ.get("FJORD_COMPAT_CLUSTER_DOMAIN") or shutil.which("unshare") is None:
-        return
-    if resolves_to_loopback(f"{uuid.uuid4()}.kafka.{REGION}.localhost"):
-        return
-    with tempfile.TemporaryDirectory(prefix="fjord-compat-hosts-") as tmp:
-        hosts = os.path.join(tmp, "hosts")
-        shutil.copyfile("/etc/hosts", hosts)
-        unshare = ["unshare", "--mount"] + ([] if os.geteuid() == 0 else ["--map-root-user"])
-        probe = subprocess.run(unshare + ["--", "sh", "-c", NAMESPACE_SCRIPT, hosts, "true"],
-                               capture_output=True, text=True)
-        if probe.returncode != 0:
-            print(f"(no private mount namespace here: {probe.stderr.strip()[:200]})")
-            return
-        done = subprocess.run(unshare + ["--", "sh", "-c", NAMESPACE_SCRIPT, hosts,
-                                         sys.executable, os.path.abspath(__file__), *sys.argv[1:]],
-                              env={**os.environ, HOSTS_ENV: hosts})
-    sys.exit(done.returncode)
-
-
-class Fjord:
+class Fjord(FjordDev):
     """A running `fjord dev` with the plaintext, TLS IAM and TLS SCRAM listeners."""
 
     def __init__(self, binary, data_dir, domain):
-        args = [binary, "dev", "--data-dir", data_dir, "--region", REGION,
-                "--kafka-addr", "127.0.0.1:0", "--kafka-iam-addr", "127.0.0.1:0",
-                "--kafka-scram-addr", "127.0.0.1:0", "--control-plane-addr", "127.0.0.1:0"]
+        flags = ["--region", REGION, "--kafka-addr", "127.0.0.1:0", "--kafka-iam-addr", "127.0.0.1:0",
+                 "--kafka-scram-addr", "127.0.0.1:0", "--control-plane-addr", "127.0.0.1:0"]
         if domain:
-            args += ["--cluster-domain", domain]
-        self.proc = subprocess.Popen(
-            args, stdout=subprocess.PIPE, text=True,
-            env={**os.environ, "FJORD_LOG": os.environ.get("FJORD_LOG", "warn")},
-        )
-        self.lines = []
-        ready = threading.Event()
-        threading.Thread(target=self._read, args=(ready,), daemon=True).start()
-        ready.wait(STARTUP_TIMEOUT_S)
-        out = "".join(self.lines)
-        bootstrap = re.search(r"bootstrap: (\S+)", out)
-        control_plane = re.search(r"control plane: (http://\S+)", out)
-        cluster = re.search(r"cluster: \S+ \(([0-9a-f-]{36})\)", out)
+            flags += ["--cluster-domain", domain]
+        super().__init__(binary, data_dir, flags, listeners=3)
         # Printed in configuration order: plaintext, IAM, SCRAM.
-        listeners = re.findall(r"kafka listener: (\S+)", out)
-        if not (bootstrap and control_plane and cluster and len(listeners) == 3
-                and listeners[0] == bootstrap.group(1)):
+        if self.listeners[0] != self.bootstrap:
             self.proc.kill()
-            code = self.proc.wait(timeout=10)
-            sys.exit(f"FAILED: fjord dev (exit {code}) did not print its bootstrap, "
-                     f"control plane, cluster and three listeners within {STARTUP_TIMEOUT_S} s; "
-                     f"it printed:\n{out}")
-        self.bootstrap = bootstrap.group(1)
-        self.control_plane = control_plane.group(1)
-        self.cluster = cluster.group(1)
-        self.iam_port = listeners[1].rsplit(":", 1)[1]
-        self.scram_port = listeners[2].rsplit(":", 1)[1]
+            sys.exit(f"FAILED: fjord dev's first listener {self.listeners[0]} is not its "
+                     f"bootstrap {self.bootstrap}")
+        self.cluster = self.dev_cluster
+        self.iam_port = self.port(1)
+        self.scram_port = self.port(2)
         self.tls_host = f"{self.cluster}.kafka.{REGION}.{domain}" if domain else "127.0.0.1"
-        self.ca = os.path.join(data_dir, "tls", "fjord-dev-ca.pem")
-        self.credentials = os.path.join(data_dir, "credentials")
-
-    def _read(self, ready):
-        listeners = 0
-        for line in self.proc.stdout:
-            if not ready.is_set():
-                self.lines.append(line)
-                listeners += line.lstrip().startswith("kafka listener:")
-                # The listeners are printed last, after the control plane's URL.
-                if listeners == 3:
-                    ready.set()
-        # stdout closed: fjord exited; a waiting start gives up at once.
-        ready.set()
 
     def iam_tls(self):
         return f"{self.tls_host}:{self.iam_port}"
 
     def scram_tls(self):
         return f"{self.tls_host}:{self.scram_port}"
-
-    def stop(self):
-        """SIGTERM, then the exit code (None if it did not stop within 60 s)."""
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return None
 
 
 def run_client(args, env, cwd=None, stdin=None):
@@ -303,7 +215,8 @@ def main():
             sys.exit(f"FAILED: {tool} is not installed (scripts/test installs it)")
     if not os.path.isdir(os.path.join(NODE_DIR, "node_modules", "kafkajs")):
         sys.exit(f"FAILED: kafkajs is not installed; run `npm ci` in {NODE_DIR}")
-    rerun_with_private_hosts()
+    if not os.environ.get("FJORD_COMPAT_CLUSTER_DOMAIN"):
+        rerun_with_private_hosts(__file__, random_cluster_name(REGION, "localhost"), required=False)
     domain, how = cluster_domain()
     checks = [
         ("kafkajs + AWS_MSK_IAM plugin, TLS", lambda f: kafkajs(f, tls=True)),
@@ -314,14 +227,12 @@ def main():
     passed = failed = 0
     with tempfile.TemporaryDirectory() as data_dir:
         fjord = Fjord(binary, data_dir, domain)
-        if os.environ.get(HOSTS_ENV):
-            # In place: the bind mount is of this inode.
-            with open(os.environ[HOSTS_ENV], "a") as f:
-                f.write(f"127.0.0.1 {fjord.tls_host}\n")
         if domain:
-            if not resolves_to_loopback(fjord.tls_host):
+            try:
+                add_host_names([fjord.tls_host])
+            except CheckFailed as e:
                 fjord.stop()
-                sys.exit(f"FAILED: {fjord.tls_host} does not resolve to loopback")
+                sys.exit(f"FAILED: {e}")
             print(f"TLS clients dial the dev cluster by name, {fjord.tls_host} ({how}); SNI picks the cluster")
         else:
             print("TLS clients dial 127.0.0.1 and get the listener's default cluster: cluster names do not "

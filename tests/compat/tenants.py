@@ -41,30 +41,28 @@ cluster per listener, so the scenario cannot run.
 Usage: tenants.py <path to the fjord binary>   (run with the .venv interpreter)
 """
 
-import ipaddress
 import json
 import os
-import re
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
 
+from devproc import (CheckFailed, FjordDev, add_host_names, expect, in_private_hosts,
+                     random_cluster_name, rerun_with_private_hosts)
+
 REGION = "us-east-1"
 DOMAIN = "localhost"
 HERE = os.path.dirname(os.path.abspath(__file__))
 NODE_DIR = os.path.join(HERE, "node")
 CLIENT_TIMEOUT_S = 180
-STARTUP_TIMEOUT_S = 60
 PROFILE_A = "fjord"
 PROFILE_B = "tenant-b"
 CLUSTER_NAMES = ("orders", "events")
@@ -72,62 +70,6 @@ CLUSTER_NAMES = ("orders", "events")
 QUOTA_A = 256 * 1024
 THROTTLE_WINDOW_S = 5.0
 THROTTLE_MESSAGE_BYTES = 8 * 1024
-HOSTS_ENV = "FJORD_COMPAT_HOSTS_FILE"
-NAMESPACE_SCRIPT = 'mount --bind "$0" /etc/hosts && exec "$@"'
-
-
-class CheckFailed(Exception):
-    """A check's assertion, with the message to print."""
-
-
-def expect(condition, message):
-    if not condition:
-        raise CheckFailed(message)
-
-
-def resolves_to_loopback(name):
-    try:
-        infos = socket.getaddrinfo(name, 9098, proto=socket.IPPROTO_TCP)
-        return all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
-    except (socket.gaierror, ValueError):
-        return False
-
-
-def rerun_with_private_hosts():
-    """Re-runs this script in a private mount namespace whose /etc/hosts is a writable copy, and
-    exits with its status; returns if names already resolve or it is already in one. Exits with
-    FAILED if neither is possible (the scenario needs per-cluster names)."""
-    if os.environ.get(HOSTS_ENV):
-        return
-    if resolves_to_loopback(f"{uuid.uuid4()}.kafka.{REGION}.{DOMAIN}"):
-        return
-    if shutil.which("unshare") is None:
-        sys.exit(f"FAILED: names under .{DOMAIN} do not resolve to loopback and unshare is missing")
-    with tempfile.TemporaryDirectory(prefix="fjord-tenants-hosts-") as tmp:
-        hosts = os.path.join(tmp, "hosts")
-        shutil.copyfile("/etc/hosts", hosts)
-        unshare = ["unshare", "--mount"] + ([] if os.geteuid() == 0 else ["--map-root-user"])
-        probe = subprocess.run(unshare + ["--", "sh", "-c", NAMESPACE_SCRIPT, hosts, "true"],
-                               capture_output=True, text=True)
-        if probe.returncode != 0:
-            sys.exit(f"FAILED: names under .{DOMAIN} do not resolve to loopback and no private mount "
-                     f"namespace is possible here: {probe.stderr.strip()[:200]}")
-        done = subprocess.run(unshare + ["--", "sh", "-c", NAMESPACE_SCRIPT, hosts,
-                                         sys.executable, os.path.abspath(__file__), *sys.argv[1:]],
-                              env={**os.environ, HOSTS_ENV: hosts})
-    sys.exit(done.returncode)
-
-
-def add_host_names(names):
-    """Makes `names` resolve to 127.0.0.1 (in the private /etc/hosts, when there is one)."""
-    if os.environ.get(HOSTS_ENV):
-        # In place: the bind mount is of this inode.
-        with open(os.environ[HOSTS_ENV], "a") as f:
-            f.writelines(f"127.0.0.1 {n}\n" for n in names)
-    missing = [n for n in names if not resolves_to_loopback(n)]
-    expect(not missing, f"{missing} do not resolve to loopback")
-
-
 def free_port():
     """A port free right now on loopback (fjord binds it a moment later)."""
     with socket.socket() as s:
@@ -135,65 +77,24 @@ def free_port():
         return s.getsockname()[1]
 
 
-class Fjord:
+class Fjord(FjordDev):
     """A running `fjord dev` with the plaintext and TLS IAM listeners and the cluster domain.
 
-    The IAM listener's port is chosen up front so that GetBootstrapBrokers can answer each
-    cluster's own name on it (`--bootstrap-brokers`): without that flag `fjord dev` answers the
-    plaintext listener's address for every cluster."""
+    The IAM listener's port is fixed up front: with it and the cluster domain, `fjord dev`'s
+    GetBootstrapBrokers answers each cluster's own name on that listener."""
 
     def __init__(self, binary, data_dir):
         self.binary = binary
         self.data_dir = data_dir
         self.iam_port = free_port()
-        args = [binary, "dev", "--data-dir", data_dir, "--region", REGION,
-                "--kafka-addr", "127.0.0.1:0", "--kafka-iam-addr", f"127.0.0.1:{self.iam_port}",
-                "--control-plane-addr", "127.0.0.1:0", "--cluster-domain", DOMAIN,
-                "--bootstrap-brokers", f"{{cluster_id}}.kafka.{{region}}.{DOMAIN}:{self.iam_port}"]
-        self.proc = subprocess.Popen(
-            args, stdout=subprocess.PIPE, text=True,
-            env={**os.environ, "FJORD_LOG": os.environ.get("FJORD_LOG", "warn")},
-        )
-        self.lines = []
-        ready = threading.Event()
-        threading.Thread(target=self._read, args=(ready,), daemon=True).start()
-        ready.wait(STARTUP_TIMEOUT_S)
-        out = "".join(self.lines)
-        bootstrap = re.search(r"bootstrap: (\S+)", out)
-        control_plane = re.search(r"control plane: (http://\S+)", out)
-        cluster = re.search(r"cluster: \S+ \(([0-9a-f-]{36})\)", out)
-        listeners = re.findall(r"kafka listener: (\S+)", out)
-        if not (bootstrap and control_plane and cluster and len(listeners) == 2
-                and listeners[1].endswith(f":{self.iam_port}")):
+        flags = ["--region", REGION, "--kafka-addr", "127.0.0.1:0",
+                 "--kafka-iam-addr", f"127.0.0.1:{self.iam_port}",
+                 "--control-plane-addr", "127.0.0.1:0", "--cluster-domain", DOMAIN]
+        super().__init__(binary, data_dir, flags, listeners=2)
+        if not self.listeners[1].endswith(f":{self.iam_port}"):
             self.proc.kill()
-            code = self.proc.wait(timeout=10)
-            sys.exit(f"FAILED: fjord dev (exit {code}) did not print its bootstrap, control plane, "
-                     f"cluster and two listeners within {STARTUP_TIMEOUT_S} s; it printed:\n{out}")
-        self.bootstrap = bootstrap.group(1)
-        self.plain_port = self.bootstrap.rsplit(":", 1)[1]
-        self.control_plane = control_plane.group(1)
-        self.dev_cluster = cluster.group(1)
-        self.ca = os.path.join(data_dir, "tls", "fjord-dev-ca.pem")
-        self.credentials = os.path.join(data_dir, "credentials")
-
-    def _read(self, ready):
-        listeners = 0
-        for line in self.proc.stdout:
-            if not ready.is_set():
-                self.lines.append(line)
-                listeners += line.lstrip().startswith("kafka listener:")
-                if listeners == 2:
-                    ready.set()
-        ready.set()
-
-    def stop(self):
-        """SIGTERM, then the exit code (None if it did not stop within 60 s)."""
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return None
+            sys.exit(f"FAILED: fjord dev's IAM listener is {self.listeners[1]}, not port {self.iam_port}")
+        self.plain_port = self.port(0)
 
 
 def aws_env(fjord, profile, **extra):
@@ -543,7 +444,7 @@ class Scenario:
         names = [b.rsplit(":", 1)[0] for b in self.bootstraps.values()]
         expect(len(names) == 4, f"needs the 4 bootstrap names, have {names}")
         add_host_names(names)
-        how = "added to a private /etc/hosts" if os.environ.get(HOSTS_ENV) else "already resolvable"
+        how = "added to a private /etc/hosts" if in_private_hosts() else "already resolvable"
         return f"{len(names)} names ({how})"
 
     # --- 3. stock clients, side by side ---
@@ -752,7 +653,7 @@ def main():
         sys.exit("FAILED: node is not installed (scripts/test installs it)")
     if not os.path.isdir(os.path.join(NODE_DIR, "node_modules", "kafkajs")):
         sys.exit(f"FAILED: kafkajs is not installed; run `npm ci` in {NODE_DIR}")
-    rerun_with_private_hosts()
+    rerun_with_private_hosts(__file__, random_cluster_name(REGION, DOMAIN), required=True)
     passed = failed = 0
     started_all = time.monotonic()
 
