@@ -151,3 +151,12 @@ class FjordDev:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             return None
+
+
+def stopped_cleanly(code):
+    """Prints the check line for `FjordDev.stop`'s exit `code`; whether it passed."""
+    if code == 0:
+        print("ok   fjord dev stopped cleanly on SIGTERM", flush=True)
+        return True
+    print(f"FAIL fjord dev after SIGTERM: exit {code} (None: still running after 60 s)", flush=True)
+    return False

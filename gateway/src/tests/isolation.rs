@@ -390,22 +390,11 @@ async fn account_a_credentials_claiming_account_b_cluster_get_nothing_of_it() {
 
     // A listener whose default cluster is B's: A's key is refused, or lands elsewhere than B
     // and sees nothing of it.
-    let listener = ListenerInfo::new(
-        ListenerConfig {
-            name: "b-default".into(),
-            addr: "127.0.0.1:0".parse().unwrap(),
-            advertised_port: None,
-            tls: None,
-            auth: ListenerAuth::Sasl(vec![SaslFamily::Plain]),
-            default_cluster: Some(b.cluster.id),
-        },
-        9092,
-        None,
-    );
-    let mut conn = ConnState::new(PeerIdentity {
-        listener: Some(Arc::new(listener)),
-        ..Default::default()
-    });
+    let mut conn = ConnState::new(plaintext_peer(
+        "b-default",
+        vec![SaslFamily::Plain],
+        b.cluster.id,
+    ));
     env.gw.establish(&mut conn, NOW).await.unwrap();
     let mut session = Session::new(Uuid::from_u128(10));
     let hs = request_frame(ApiKey::SaslHandshake, 1, 1, &handshake("PLAIN"));
@@ -583,14 +572,7 @@ async fn serve_with_account_b(
     tokio::sync::oneshot::Sender<()>,
 ) {
     let (dir, gw, store, tenant) = crate::transport::tests::gateway(|c, t, _| {
-        c.listeners = vec![ListenerConfig {
-            name: "default".into(),
-            addr: "127.0.0.1:0".parse().unwrap(),
-            advertised_port: None,
-            tls: None,
-            auth: ListenerAuth::Sasl(sasl),
-            default_cluster: Some(default_cluster(t)),
-        }]
+        c.listeners = vec![plaintext_listener("default", sasl, default_cluster(t))]
     })
     .await;
     store
@@ -709,22 +691,7 @@ async fn plaintext_advertises_the_name_of_a_cluster_reached_by_its_signed_host()
     let b_cluster = Uuid::from_u128(0xB0D);
     let (_dir, gw, tenant, _port, _stop) =
         serve_with_account_b(b_cluster, vec![SaslFamily::Iam], |t| t.cluster.id).await;
-    let listener = ListenerInfo::new(
-        ListenerConfig {
-            name: "plain".into(),
-            addr: "127.0.0.1:0".parse().unwrap(),
-            advertised_port: None,
-            tls: None,
-            auth: ListenerAuth::Sasl(vec![SaslFamily::Iam]),
-            default_cluster: Some(tenant.cluster.id),
-        },
-        9092,
-        None,
-    );
-    let peer = PeerIdentity {
-        listener: Some(Arc::new(listener)),
-        ..Default::default()
-    };
+    let peer = plaintext_peer("plain", vec![SaslFamily::Iam], tenant.cluster.id);
     assert_eq!(
         gw.advertised_endpoint(tenant.cluster.id, &peer),
         (gw.config.advertised_host.clone(), 9092),
@@ -735,4 +702,26 @@ async fn plaintext_advertises_the_name_of_a_cluster_reached_by_its_signed_host()
         (gw.cluster_host_name(b_cluster, "us-east-1").unwrap(), 9092),
         "another cluster: its own name"
     );
+}
+
+/// A plaintext listener on a free loopback port offering `sasl`, whose default cluster is
+/// `default_cluster`.
+fn plaintext_listener(name: &str, sasl: Vec<SaslFamily>, default_cluster: Uuid) -> ListenerConfig {
+    ListenerConfig {
+        name: name.into(),
+        addr: "127.0.0.1:0".parse().unwrap(),
+        advertised_port: None,
+        tls: None,
+        auth: ListenerAuth::Sasl(sasl),
+        default_cluster: Some(default_cluster),
+    }
+}
+
+/// A connection's transport on such a listener, bound to port 9092.
+fn plaintext_peer(name: &str, sasl: Vec<SaslFamily>, default_cluster: Uuid) -> PeerIdentity {
+    let listener = ListenerInfo::new(plaintext_listener(name, sasl, default_cluster), 9092, None);
+    PeerIdentity {
+        listener: Some(Arc::new(listener)),
+        ..Default::default()
+    }
 }
