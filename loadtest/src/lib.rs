@@ -9,11 +9,13 @@
 //! - [`payload`]: message payloads carrying their send timestamp.
 //! - [`procstat`]: the server process's memory and CPU, read from `/proc` when it is local.
 //! - [`stats`]: counters and HdrHistograms shared by producers and consumers.
+//! - [`catchup`]: the catch-up figure of a backlog workload (time and rate to read it).
 //! - [`findmax`]: `--find-max`, a bisection over producer rates.
 //! - [`runner`]: producer and consumer threads, warm-up, the measured window.
 //! - [`report`]: the progress line, the final table, the JSON and HTML result files.
 
 pub mod admin;
+pub mod catchup;
 pub mod clients;
 pub mod connection;
 pub mod error;

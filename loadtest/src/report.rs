@@ -7,6 +7,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::catchup::CatchUp;
 use crate::connection::{Auth, Connection};
 use crate::procstat::{ServerUsage, WindowCpu};
 use crate::stats::{Counters, Latency};
@@ -186,6 +187,8 @@ pub struct RunResult {
     pub e2e_distribution: Vec<PercentilePoint>,
     /// Backlog at the end of the window (messages, over all subscriptions).
     pub backlog_end: i64,
+    /// With a backlog: how fast the consumers read it (see [`crate::catchup`]).
+    pub catch_up: Option<CatchUp>,
     /// Counters over the whole run, warm-up and shutdown included.
     pub totals: Counters,
     /// Distinct error messages seen.
@@ -221,6 +224,8 @@ pub struct RunParts<'a> {
     pub e2e: &'a Histogram<u64>,
     /// Backlog at the end of the window.
     pub backlog_end: i64,
+    /// The backlog's catch-up, for backlog workloads.
+    pub catch_up: Option<CatchUp>,
     /// Error messages.
     pub error_samples: Vec<String>,
     /// Server usage.
@@ -258,6 +263,7 @@ impl RunResult {
             publish_distribution: distribution(p.publish),
             e2e_distribution: distribution(p.e2e),
             backlog_end: p.backlog_end,
+            catch_up: p.catch_up,
             totals: p.totals,
             error_samples: p.error_samples,
             idle_connections: p.workload.idle_connections,
@@ -313,6 +319,9 @@ impl RunResult {
         row("publish latency", l(&self.publish_latency));
         row("end-to-end latency", l(&self.e2e_latency));
         row("backlog at end", format!("{} messages", self.backlog_end));
+        if let Some(c) = &self.catch_up {
+            row("catch-up read", c.line());
+        }
         row(
             "errors",
             format!(
@@ -431,6 +440,7 @@ pub(crate) mod tests {
             publish: &publish,
             e2e: &e2e,
             backlog_end: backlog(&counters, 1),
+            catch_up: None,
             error_samples: Vec::new(),
             server: None,
             client: None,

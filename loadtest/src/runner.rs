@@ -19,6 +19,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use tracing::{info, info_span, warn};
 
 use crate::admin::{self, Created};
+use crate::catchup::CatchUpWatch;
 use crate::clients::{ConsumerCtx, ProducerCtx};
 use crate::connection::Connection;
 use crate::payload::{sent_at_us, PayloadPool};
@@ -82,6 +83,7 @@ pub fn run(
     // be built before they start).
     let mut consumers = Vec::new();
     let backlog = workload.backlog_bytes();
+    let mut catch_up = None;
     if backlog == 0 {
         consumers = start_consumers(conn, workload, &topics, opts, &stats, &stop)?;
         wait_assigned(&consumers)?;
@@ -114,6 +116,14 @@ pub fn run(
             std::thread::sleep(Duration::from_millis(100));
         }
         unpaced.store(false, Ordering::Relaxed);
+        let to_read = stats
+            .counters()
+            .acked_bytes
+            .saturating_mul(u64::from(workload.subscriptions_per_topic));
+        catch_up =
+            Some(CatchUpWatch::start(stats.clone(), to_read).map_err(|e| {
+                LoadtestError::NotReady(format!("starting the catch-up watcher: {e}"))
+            })?);
         consumers = start_consumers(conn, workload, &topics, opts, &stats, &stop)?;
     }
 
@@ -178,6 +188,7 @@ pub fn run(
     let backlog_end = backlog_of(&end_counters, subscriptions);
     let (server_after, client_after) = cpu_reading();
 
+    let catch_up = catch_up.map(CatchUpWatch::finish);
     stop.store(true, Ordering::Release);
     join_all(producers.into_iter().map(|p| p.handle), &stats, "producer");
     join_all(consumers.into_iter().map(|c| c.handle), &stats, "consumer");
@@ -218,6 +229,7 @@ pub fn run(
         publish: &publish_hist,
         e2e: &e2e_hist,
         backlog_end,
+        catch_up,
         error_samples: stats.error_samples(),
         server,
         client,
