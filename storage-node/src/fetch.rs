@@ -127,7 +127,7 @@ impl StorageNode {
         if offset == hw || !want_data {
             return res;
         }
-        if let Some(parts) = self.cache.lock().read(&p.key, offset, max_bytes) {
+        if let Some(parts) = self.cache.lock().read(&p.key, offset, hw, max_bytes) {
             res.records = join(parts);
             return res;
         }
@@ -148,7 +148,7 @@ impl StorageNode {
             }
             take
         };
-        match self.read_tiered(&entries, offset, max_bytes).await {
+        match self.read_tiered(&entries, offset, hw, max_bytes).await {
             Ok(parts) => res.records = join(parts),
             Err(e) => {
                 warn!("tiered read failed: {e}");
@@ -159,11 +159,13 @@ impl StorageNode {
     }
 
     /// Reads the ranges of `entries` (contiguous, starting with the one holding `offset`) and
-    /// returns whole batches from the one containing `offset`, within `max_bytes` (at least one).
+    /// returns whole batches from the one containing `offset`, within `max_bytes` (at least one),
+    /// none starting at or after `below` (the high watermark answered).
     async fn read_tiered(
         &self,
         entries: &[ManifestEntry],
         offset: i64,
+        below: i64,
         max_bytes: usize,
     ) -> Result<Vec<Bytes>, String> {
         let mut out = Vec::new();
@@ -178,6 +180,9 @@ impl StorageNode {
             for (h, range) in scanned {
                 if h.last_offset() < offset {
                     continue;
+                }
+                if h.base_offset >= below {
+                    return Ok(out);
                 }
                 if !out.is_empty() && size + range.len() > max_bytes {
                     return Ok(out);

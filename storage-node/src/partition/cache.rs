@@ -98,17 +98,28 @@ impl TailCache {
     }
 
     /// Whole batches of a partition starting with the one containing `offset`, contiguous, up to
-    /// `max_bytes` (at least one). `None` if the cache does not hold the batch with `offset`.
-    pub fn read(&self, key: &PartitionKey, offset: i64, max_bytes: usize) -> Option<Vec<Bytes>> {
+    /// `max_bytes` (at least one), none starting at or after `below` (the high watermark the
+    /// caller answers with). `None` if the cache does not hold the batch with `offset`.
+    ///
+    /// Batches enter the cache just before the high watermark moves past them, so without the
+    /// bound a reader could get records beyond the watermark it reports, and its next fetch
+    /// would be out of range until the watermark caught up.
+    pub fn read(
+        &self,
+        key: &PartitionKey,
+        offset: i64,
+        below: i64,
+        max_bytes: usize,
+    ) -> Option<Vec<Bytes>> {
         let m = self.partitions.get(key)?;
         let (&start, first) = m.range(..=offset).next_back()?;
-        if first.last_offset < offset {
+        if first.last_offset < offset || start >= below {
             return None;
         }
         let mut out = Vec::new();
         let mut size = 0usize;
         let mut expect = None;
-        for (base, b) in m.range(start..) {
+        for (base, b) in m.range(start..below) {
             if expect.is_some_and(|e| e != *base) {
                 break;
             }
@@ -160,13 +171,25 @@ mod tests {
         c.insert(3, k, 20, batch(29, 100));
         // Nothing tiered yet: over budget but kept.
         assert_eq!(c.bytes(), 300);
-        assert!(c.read(&k, 5, 1000).is_some());
+        assert!(c.read(&k, 5, 30, 1000).is_some());
         c.mark_tiered(2);
         assert_eq!(c.bytes(), 200);
-        assert!(c.read(&k, 5, 1000).is_none());
-        let got = c.read(&k, 15, 1000).unwrap();
+        assert!(c.read(&k, 5, 30, 1000).is_none());
+        let got = c.read(&k, 15, 30, 1000).unwrap();
         assert_eq!(got.len(), 2);
         // The budget still returns one whole batch.
-        assert_eq!(c.read(&k, 15, 1).unwrap().len(), 1);
+        assert_eq!(c.read(&k, 15, 30, 1).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn reads_stop_at_the_high_watermark() {
+        let k = (Uuid::nil(), 0);
+        let mut c = TailCache::new(1 << 20);
+        c.insert(1, k, 0, batch(9, 100));
+        c.insert(2, k, 10, batch(19, 100));
+        // The second batch is cached but the watermark has not passed it yet.
+        assert_eq!(c.read(&k, 0, 10, 1000).unwrap().len(), 1);
+        assert!(c.read(&k, 10, 10, 1000).is_none());
+        assert_eq!(c.read(&k, 0, 20, 1000).unwrap().len(), 2);
     }
 }

@@ -6,6 +6,7 @@ use kafka_protocol::records::{RecordBatchDecoder, TimestampType};
 
 use super::*;
 use crate::partition::batch::parse_header;
+use crate::partition::cache::CachedBatch;
 use crate::partition::codes::*;
 
 #[tokio::test]
@@ -48,6 +49,29 @@ async fn produce_fetch_round_trip_assigns_offsets() {
         h.fetch(&node, 0, 6, 0, 0).await.error_code,
         OFFSET_OUT_OF_RANGE
     );
+    node.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_fetch_returns_nothing_beyond_the_high_watermark_it_reports() {
+    let h = Harness::new(1, &[]).await;
+    let node = h.open(h.config()).await;
+    h.produce(&node, 0, batch(&["a"], 1, None), LIMITS).await;
+    let alone = h.fetch(&node, 0, 0, 0, 0).await;
+    assert_eq!(alone.high_watermark, 1);
+    // A durable batch already in the tail cache whose high-watermark move has not happened yet
+    // (the publisher is preempted between the two): a reader must not get it, or its next fetch
+    // is beyond the watermark and out of range (librdkafka then resets to the earliest offset).
+    let pending = CachedBatch {
+        last_offset: 1,
+        max_timestamp: 1,
+        bytes: batch(&["b"], 1, None),
+    };
+    node.cache.lock().insert(1_000, (h.topic, 0), 1, pending);
+    let f = h.fetch(&node, 0, 0, 0, 0).await;
+    assert_eq!((f.high_watermark, &f.records), (1, &alone.records));
+    let next = h.fetch(&node, 0, 1, 0, 0).await;
+    assert_eq!((next.error_code, next.records.len()), (NO_ERROR, 0));
     node.shutdown().await;
 }
 
