@@ -1,6 +1,6 @@
 //! Smoke test: `fjord dev` as a child process, then the `fjord-loadtest` binary against it with
-//! OAUTHBEARER (MSK IAM tokens from the dev credentials file) and with PLAIN, checking the JSON
-//! result it writes.
+//! OAUTHBEARER (MSK IAM tokens from the dev credentials file) over plaintext and over TLS, and
+//! with PLAIN, checking the JSON result it writes; and a backlog workload's catch-up figure.
 //!
 //! Needs `target/debug/fjord`: build it first with `cargo build -p fjord`.
 
@@ -16,6 +16,8 @@ use serde_json::Value;
 struct Fjord {
     child: Child,
     bootstrap: String,
+    /// The IAM TLS listener, when one was asked for.
+    iam_tls: Option<String>,
 }
 
 impl Drop for Fjord {
@@ -43,6 +45,12 @@ fn fjord_binary() -> PathBuf {
 }
 
 fn start_fjord(data_dir: &Path) -> Fjord {
+    start_fjord_with(data_dir, &[])
+}
+
+/// `fjord dev` with extra flags; with `--kafka-iam-addr`, waits for that listener too.
+fn start_fjord_with(data_dir: &Path, flags: &[&str]) -> Fjord {
+    let tls = flags.contains(&"--kafka-iam-addr");
     let mut child = Command::new(fjord_binary())
         .args([
             "dev",
@@ -51,6 +59,7 @@ fn start_fjord(data_dir: &Path) -> Fjord {
             "--region",
             "us-east-1",
         ])
+        .args(flags)
         .arg("--data-dir")
         .arg(data_dir)
         .env("FJORD_LOG", "warn")
@@ -60,18 +69,34 @@ fn start_fjord(data_dir: &Path) -> Fjord {
         .expect("spawn fjord dev");
     let stdout = child.stdout.take().expect("piped stdout");
     let mut lines = BufReader::new(stdout).lines();
-    let mut bootstrap = None;
+    let mut fjord = Fjord {
+        child,
+        bootstrap: String::new(),
+        iam_tls: None,
+    };
+    // The banner names the plaintext bootstrap; with more listeners, each is then printed as
+    // `kafka listener: host:port`, the TLS one being the one that is not the bootstrap.
     for line in lines.by_ref() {
         let line = line.expect("read fjord stdout");
-        if let Some(rest) = line.trim().strip_prefix("bootstrap: ") {
-            bootstrap = Some(rest.trim().to_string());
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix("bootstrap: ") {
+            fjord.bootstrap = rest.trim().to_string();
+        } else if let Some(rest) = line.strip_prefix("kafka listener: ") {
+            if rest.trim() != fjord.bootstrap {
+                fjord.iam_tls = Some(rest.trim().to_string());
+            }
+        }
+        if !fjord.bootstrap.is_empty() && (!tls || fjord.iam_tls.is_some()) {
             break;
         }
     }
     // Keep draining stdout so fjord never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    let bootstrap = bootstrap.expect("fjord dev exited before printing `bootstrap: host:port`");
-    Fjord { child, bootstrap }
+    assert!(
+        !fjord.bootstrap.is_empty() && (!tls || fjord.iam_tls.is_some()),
+        "fjord dev exited before printing its bootstrap (and TLS listener)"
+    );
+    fjord
 }
 
 const WORKLOAD: &str = "
@@ -91,7 +116,8 @@ producer: { acks: all, lingerMs: 1 }
 consumer: { fetchMaxWaitMs: 50 }
 ";
 
-/// Runs the harness and returns its parsed JSON result.
+/// Runs the harness against the plaintext listener, topics prefixed with `name`, and returns
+/// its parsed JSON result.
 fn loadtest(
     fjord: &Fjord,
     dir: &Path,
@@ -100,17 +126,34 @@ fn loadtest(
     workload_extra: &str,
     extra: &[&str],
 ) -> Value {
+    let args = [
+        &[
+            "--bootstrap",
+            fjord.bootstrap.as_str(),
+            "--topic-prefix",
+            name,
+        ],
+        extra,
+    ]
+    .concat();
+    run_loadtest(dir, data_dir, name, workload_extra, &args)
+}
+
+/// Runs the harness with `args` (which name the bootstrap and topic prefix); `name` names the
+/// workload and result files.
+fn run_loadtest(
+    dir: &Path,
+    data_dir: &Path,
+    name: &str,
+    workload_extra: &str,
+    args: &[&str],
+) -> Value {
     let workload = dir.join(format!("{name}.yaml"));
     std::fs::write(&workload, format!("{WORKLOAD}{workload_extra}")).unwrap();
     let output = dir.join(format!("{name}.json"));
     let html = dir.join(format!("{name}.html"));
     let out = Command::new(env!("CARGO_BIN_EXE_fjord-loadtest"))
-        .args([
-            "--bootstrap",
-            &fjord.bootstrap,
-            "--quiet",
-            "--fail-on-error",
-        ])
+        .args(["--quiet", "--fail-on-error"])
         .arg("--workload")
         .arg(&workload)
         .arg("--output")
@@ -120,8 +163,7 @@ fn loadtest(
         .arg("--aws-credentials-file")
         .arg(data_dir.join("credentials"))
         .args(["--aws-profile", "fjord", "--region", "us-east-1"])
-        .args(["--topic-prefix", name])
-        .args(extra)
+        .args(args)
         .env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")
         .env_remove("AWS_SESSION_TOKEN")
@@ -236,4 +278,87 @@ fn smoke_oauthbearer_and_plain_against_fjord_dev() {
     assert_eq!(f(&r, "/idle_connections"), 20.0);
     assert!(f(&r, "/server/before/rss_kib") > 0.0, "{}", r["server"]);
     assert!(f(&r, "/server/after/cpu_seconds") >= f(&r, "/server/before/cpu_seconds"));
+}
+
+#[test]
+fn smoke_oauthbearer_over_tls_and_a_backlog_catch_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    let fjord = start_fjord_with(&data_dir, &["--kafka-iam-addr", "127.0.0.1:0"]);
+    let tls = fjord.iam_tls.clone().unwrap();
+
+    // rdkafka's AdminClient cannot refresh OAUTHBEARER tokens, so with TLS the harness expects
+    // its topics to exist: a first run over plaintext with the same prefix creates them.
+    let iam = [
+        "--security-protocol",
+        "SASL_PLAINTEXT",
+        "--sasl-mechanism",
+        "OAUTHBEARER",
+    ];
+    let short = ["--duration", "1", "--warmup", "0"];
+    check(
+        &loadtest(
+            &fjord,
+            dir.path(),
+            &data_dir,
+            "tls",
+            "",
+            &[&iam[..], &short[..]].concat(),
+        ),
+        1.0,
+    );
+    let ca = data_dir.join("tls").join("fjord-dev-ca.pem");
+    let r = run_loadtest(
+        dir.path(),
+        &data_dir,
+        "tls-run",
+        "",
+        &[
+            "--bootstrap",
+            &tls,
+            "--topic-prefix",
+            "tls",
+            "--security-protocol",
+            "SASL_SSL",
+            "--sasl-mechanism",
+            "OAUTHBEARER",
+            "--ssl-ca-location",
+            ca.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        (
+            r["security_protocol"].as_str(),
+            r["sasl_mechanism"].as_str()
+        ),
+        (Some("SASL_SSL"), Some("OAUTHBEARER"))
+    );
+    check(&r, 3.0);
+    assert!(
+        r["catch_up"].is_null(),
+        "no backlog, no catch-up: {}",
+        r["catch_up"]
+    );
+
+    // A 0.5 MB backlog (2,500 messages of 200 bytes) built before the consumers start: the
+    // result times how long they took to read it.
+    let r = loadtest(
+        &fjord,
+        dir.path(),
+        &data_dir,
+        "backlog",
+        "consumerBacklogSizeGB: 0.0005\n",
+        &iam,
+    );
+    // Not `check`: the backlog's messages reach the window seconds old (the consumers join
+    // their group first), so its latency bounds do not apply.
+    for e in ["/totals/publish_errors", "/totals/consume_errors"] {
+        assert_eq!(f(&r, e), 0.0, "{}", r["error_samples"]);
+    }
+    let c = &r["catch_up"];
+    assert!(f(c, "/backlog_bytes") >= 500_000.0, "{c}");
+    assert!(f(c, "/read_bytes") >= f(c, "/backlog_bytes"), "{c}");
+    let (first, drained) = (f(c, "/first_message_s"), f(c, "/drained_s"));
+    assert!(0.0 < first && first <= drained, "{c}");
+    assert!(f(c, "/read_mb_per_s") > 0.0, "{c}");
 }
