@@ -18,6 +18,10 @@ use super::format::{encode_record_head, SegmentHeader, HEADER_LEN, RECORD_OVERHE
 use super::segment::{create_segment, io_err, recycle_segment, segment_path, IoOp};
 use super::{Shared, WalError, WalPosition, WalRecord};
 
+/// A group commit slower than this is logged as a warning: every produce waiting on it waited
+/// that long, and on a healthy disk a commit takes about a millisecond.
+const SLOW_COMMIT: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// A group stops taking more appends once it holds this many bytes (one append may exceed it).
 pub(crate) const GROUP_BYTES_CAP: usize = 8 << 20;
 
@@ -151,13 +155,24 @@ impl Writer {
             .map_err(io_err("fdatasync group", &path))?;
         self.len = end;
         self.shared.fsyncs.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(
-            segment = self.seq,
-            appends = group.len(),
-            bytes = end - group_start,
-            micros = started.elapsed().as_micros() as u64,
-            "WAL group committed"
-        );
+        let took = started.elapsed();
+        if took >= SLOW_COMMIT {
+            tracing::warn!(
+                segment = self.seq,
+                appends = group.len(),
+                bytes = end - group_start,
+                millis = took.as_millis() as u64,
+                "slow WAL group commit (write + fdatasync)"
+            );
+        } else {
+            tracing::debug!(
+                segment = self.seq,
+                appends = group.len(),
+                bytes = end - group_start,
+                micros = took.as_micros() as u64,
+                "WAL group committed"
+            );
+        }
         let segment = self.seq;
         // The group is durable whatever happens to the rotation, so its tickets succeed even
         // when the rotation fails (and poisons the WAL for everything after).
