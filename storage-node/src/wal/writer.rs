@@ -155,22 +155,21 @@ impl Writer {
             .map_err(io_err("fdatasync group", &path))?;
         self.len = end;
         self.shared.fsyncs.fetch_add(1, Ordering::Relaxed);
-        let took = started.elapsed();
+        let (took, bytes) = (started.elapsed(), end - group_start);
+        tracing::debug!(
+            segment = self.seq,
+            appends = group.len(),
+            bytes,
+            micros = took.as_micros() as u64,
+            "WAL group committed"
+        );
         if took >= SLOW_COMMIT {
+            let millis = took.as_millis() as u64;
             tracing::warn!(
                 segment = self.seq,
-                appends = group.len(),
-                bytes = end - group_start,
-                millis = took.as_millis() as u64,
+                bytes,
+                millis,
                 "slow WAL group commit (write + fdatasync)"
-            );
-        } else {
-            tracing::debug!(
-                segment = self.seq,
-                appends = group.len(),
-                bytes = end - group_start,
-                micros = took.as_micros() as u64,
-                "WAL group committed"
             );
         }
         let segment = self.seq;
