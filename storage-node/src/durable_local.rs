@@ -26,6 +26,7 @@ use object_store::{
 };
 
 /// A [`LocalFileSystem`] rooted at a directory, with durable writes (see the module docs).
+#[derive(Clone)]
 pub struct DurableLocalStore {
     inner: std::sync::Arc<LocalFileSystem>,
     root: PathBuf,
@@ -116,10 +117,7 @@ impl ObjectStore for DurableLocalStore {
         let upload = self.inner.put_multipart_opts(location, opts).await?;
         Ok(Box::new(DurableUpload {
             inner: upload,
-            store: Self {
-                inner: self.inner.clone(),
-                root: self.root.clone(),
-            },
+            store: self.clone(),
             location: location.clone(),
         }))
     }
